@@ -1,0 +1,224 @@
+"""Configuration: typed, validated models read from `reportgen.toml`.
+
+Precedence: defaults -> config file -> environment (`REPORTGEN__SECTION__KEY=value`) -> flags.
+Unknown keys are refused with a message that says which key and where.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputConfig(_Section):
+    #: strftime format of the enrollment date, e.g. "%d-%m-%Y"; detected when empty.
+    date_format: str | None = None
+    #: sheet name or index for Excel files.
+    sheet: str | int = 0
+    #: field delimiter; detected (tab, comma, semicolon) when empty.
+    delimiter: str | None = None
+
+
+class CleaningConfig(_Section):
+    #: columns whose IQR outliers are excluded from fitting (they still get a segment).
+    outlier_columns: list[str] = ["Income", "Age"]
+    iqr_factor: float = Field(1.5, gt=0)
+    #: category clean-up: column -> {junk value: replacement}.
+    category_merge: dict[str, dict[str, str]] = {
+        "Marital_Status": {
+            "Alone": "Single",
+            "Absurd": "Single",
+            "YOLO": "Single",
+        },
+        "Education": {"2n Cycle": "Master"},
+    }
+    #: how numbers are scaled before clustering.
+    scaling: Literal["minmax", "standard"] = "minmax"
+
+
+class FeaturesConfig(_Section):
+    #: date Age and Tenure are measured at; default: the latest enrollment date in the file.
+    reference_date: str | None = None
+    #: features that feed the clustering (engineered or raw numeric columns, or one-hot
+    #: groups named by their category column). See README for why these.
+    clustering: list[str] | None = None
+    #: weight of one-hot columns relative to numeric ones when categories are clustered on.
+    category_weight: float = Field(0.5, ge=0)
+
+
+class ClusteringConfig(_Section):
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(10, ge=2)
+    #: force k instead of choosing it.
+    k: int | None = Field(None, ge=2)
+    n_init: int = Field(10, ge=1)
+    stability_resamples: int = Field(20, ge=10)
+    stability_fraction: float = Field(0.8, gt=0.1, le=1.0)
+    alternatives: list[str] = ["gaussian_mixture", "dbscan", "agglomerative"]
+
+    @model_validator(mode="after")
+    def _range(self) -> ClusteringConfig:
+        if self.k_max < self.k_min:
+            raise ValueError(f"k_max ({self.k_max}) must be >= k_min ({self.k_min})")
+        return self
+
+
+class InterpretationConfig(_Section):
+    lime_examples: int = Field(3, ge=1)
+    lime_num_features: int = Field(6, ge=1)
+    shap_sample: int = Field(1000, ge=100)
+    rule_max_depth: int = Field(3, ge=1, le=3)
+
+
+class KpiConfig(_Section):
+    #: customers whose last purchase is older than this many days count as at risk.
+    retention_recency_days: int = Field(60, ge=1)
+
+
+class PersonasConfig(_Section):
+    #: segment id (as a string) -> persona name that replaces the derived one.
+    names: dict[str, str] = {}
+
+
+class RecommendationRule(_Section):
+    action: str
+    #: conditions on traits/KPIs, e.g. {"relative.TotalSpend" = ">= 1.5"}.
+    when: dict[str, str]
+    rationale: str = ""
+    lift: float | None = None
+
+
+class RecommendationsConfig(_Section):
+    #: relative lift (e.g. 0.2 = +20 % over the baseline response rate) the A/B test must detect.
+    target_lift: float = Field(0.2, gt=0)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)
+    control_share: float = Field(0.5, gt=0, lt=1)
+    max_per_segment: int = Field(4, ge=2)
+    #: rules replace the packaged defaults when given.
+    rules: list[RecommendationRule] | None = None
+
+
+class ReportConfig(_Section):
+    title: str = "Customer segment report"
+    brand: str = "default"
+    paper: Literal["A4", "Letter"] = "A4"
+    templates: str | None = None
+    author: str = "reportgen"
+
+
+class HistoryConfig(_Section):
+    db: str = "output/history.db"
+    #: matched centroids further apart than this (standardised units) are new segments.
+    match_threshold: float = Field(1.5, gt=0)
+
+
+class SmtpConfig(_Section):
+    host: str = "localhost"
+    port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    user: str | None = None
+    password_file: str | None = None
+    sender: str = "reportgen@localhost"
+    timeout: float = 30.0
+
+
+class Config(_Section):
+    seed: int = 42
+    #: canonical column name -> the header used in the file.
+    columns: dict[str, str] = {}
+    input: InputConfig = InputConfig()
+    cleaning: CleaningConfig = CleaningConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    clustering: ClusteringConfig = ClusteringConfig()
+    interpretation: InterpretationConfig = InterpretationConfig()
+    kpis: KpiConfig = KpiConfig()
+    personas: PersonasConfig = PersonasConfig()
+    recommendations: RecommendationsConfig = RecommendationsConfig()
+    report: ReportConfig = ReportConfig()
+    history: HistoryConfig = HistoryConfig()
+    smtp: SmtpConfig = SmtpConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+ENV_PREFIX = "REPORTGEN__"
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: dict[str, str]) -> dict:
+    """`REPORTGEN__CLUSTERING__K=4` -> {"clustering": {"k": 4}}; values parsed as TOML."""
+    out: dict = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not path:
+            continue
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown setting '{where}' — remove it or check its spelling (see README)"
+    return f"{source}: setting '{where}': {first['msg']} — fix the value (see README)"
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: dict | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Build the effective configuration (defaults -> file -> environment -> overrides)."""
+    data: dict = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found — check the --config path") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}) — fix the syntax") from None
+    env = _env_overrides(dict(os.environ if environ is None else environ))
+    if env:
+        data = _deep_merge(data, env)
+        source += " + environment"
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None

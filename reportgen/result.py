@@ -1,0 +1,257 @@
+"""The one result object that flows from analysis to rendering.
+
+`Summary` (typed, pydantic) is what `summary.json` holds. `Analysis` bundles it with the
+per-customer table and the few arrays the charts need; `save` / `load` write and read a run
+folder, so `reportgen render --from DIR` works without recomputing anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = "1.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunInfo(_Model):
+    tool_version: str
+    input_path: str
+    input_sha256: str
+    input_format: str
+    config: dict[str, Any]
+    seed: int
+    rows: dict[str, int]
+    timings: dict[str, float] = {}
+    period: str | None = None
+    started_at: str
+    versions: dict[str, str] = {}
+
+
+class DataQuality(_Model):
+    rows_in: int
+    rows_used_for_fit: int
+    imputed: dict[str, int]
+    excluded: dict[str, int]
+    categories_merged: dict[str, dict[str, int]]
+    dropped_columns: list[str]
+    date_format: str | None = None
+    columns_matched: dict[str, str] = {}
+    extra_columns: list[str] = []
+    missing: dict[str, int] = {}
+    outlier_bounds: dict[str, list[float]] = {}
+    reference_date: str
+
+
+class KScore(_Model):
+    k: int
+    inertia: float
+    silhouette: float
+    calinski_harabasz: float
+    davies_bouldin: float
+
+
+class Alternative(_Model):
+    algorithm: str
+    n_clusters: int
+    silhouette: float | None = None
+    calinski_harabasz: float | None = None
+    davies_bouldin: float | None = None
+    noise_share: float = 0.0
+    ari_vs_kmeans: float | None = None
+    params: dict[str, Any] = {}
+
+
+class KChoiceInfo(_Model):
+    method: str
+    elbow_k: int | None
+    best_silhouette_k: int
+    forced: bool = False
+    reason: str
+
+
+class ModelInfo(_Model):
+    algorithm: str = "kmeans"
+    k: int
+    features: list[str]
+    features_reason: str
+    categories_used: str
+    scaling: str
+    k_choice: KChoiceInfo
+    k_selection: list[KScore]
+    metrics: dict[str, float]
+    stability_scores: list[float]
+    alternatives: list[Alternative]
+    pca_explained_variance: list[float] = []
+    samples: dict[str, str] = {}
+
+
+class Persona(_Model):
+    name: str
+    slug: str
+    description: str
+    traits: list[str]
+
+
+class Kpis(_Model):
+    size: int
+    customer_share: float
+    revenue_share: float
+    avg_spend: float
+    response_rate: float
+    campaign_acceptance: dict[str, float]
+    retention_risk: float
+    complaint_rate: float
+    preferred_channel: str
+    channel_mix: dict[str, float] = {}
+    avg_income: float | None = None
+
+
+class Driver(_Model):
+    feature: str
+    mean_abs_shap: float
+    direction: str  # "higher values push into the segment" -> "+" / "-" / "mixed"
+    direction_text: str = ""
+
+
+class LimeWeight(_Model):
+    feature: str
+    weight: float
+    condition: str = ""
+
+
+class LimeExample(_Model):
+    customer_id: str
+    weights: list[LimeWeight]
+    values: dict[str, float] = {}
+    predicted_probability: float | None = None
+    agreement_with_shap: float | None = None
+
+
+class Rule(_Model):
+    text: str
+    precision: float
+    recall: float
+    support: int | None = None
+
+
+class ABTest(_Model):
+    baseline_rate: float
+    target_rate: float
+    alpha: float
+    power: float
+    sample_size_per_arm: int
+    control_share: float = 0.5
+    segment_size: int | None = None
+    feasible: bool
+    suggestion: str = ""
+
+
+class Recommendation(_Model):
+    action: str
+    rationale: str
+    ab_test: ABTest
+
+
+class Segment(_Model):
+    id: int
+    size: int
+    share: float
+    profile: dict[str, float]
+    relative: dict[str, float]
+    categories: dict[str, dict[str, float]] = {}
+    persona: Persona | None = None
+    kpis: Kpis | None = None
+    drivers: list[Driver] = []
+    lime_examples: list[LimeExample] = []
+    rule: Rule | None = None
+    recommendations: list[Recommendation] = []
+
+
+class Explanations(_Model):
+    surrogate: dict[str, Any]
+    lime_shap_agreement: float | None = None
+    shap_features: list[str] = []
+    notes: list[str] = []
+
+
+class Summary(_Model):
+    schema_version: str = SCHEMA_VERSION
+    run: RunInfo
+    data_quality: DataQuality
+    model: ModelInfo
+    segments: list[Segment]
+    overall: dict[str, float] = {}
+    explanations: Explanations | None = None
+    changes: dict[str, Any] | None = None
+
+    def dumps(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def loads(cls, text: str) -> Summary:
+        return cls.model_validate_json(text)
+
+
+#: Columns of segments.csv, the file marketing operations import into their CRM.
+SEGMENTS_CSV_COLUMNS = [
+    "customer_id",
+    "segment",
+    "persona",
+    "excluded_from_fit",
+    "exclusion_reason",
+    "distance_to_centroid",
+    "driver_1",
+    "driver_2",
+    "driver_3",
+]
+
+
+@dataclass
+class Analysis:
+    """Everything a finished run knows: the summary, per-customer rows, chart arrays, model."""
+
+    summary: Summary
+    #: one row per input customer: customer_id, segment, excluded_from_fit, exclusion_reason,
+    #: distance_to_centroid, driver_1..3, pca_1, pca_2, tsne_1, tsne_2, silhouette, and the
+    #: business features in original units (for boxplots and LIME/SHAP pictures).
+    customers: pd.DataFrame
+    #: named arrays for charts (e.g. SHAP values of a sample), saved as arrays.npz.
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: model.json content (plain data; see model.py).
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def segments_csv(self) -> pd.DataFrame:
+        cols = [c for c in SEGMENTS_CSV_COLUMNS if c in self.customers]
+        return self.customers[cols]
+
+
+def write_files(analysis: Analysis, folder: Path) -> None:
+    """Write summary.json, segments.csv, model.json, customers.parquet, arrays.npz into folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.json").write_text(analysis.summary.dumps() + "\n", encoding="utf-8")
+    analysis.segments_csv().to_csv(folder / "segments.csv", index=False, lineterminator="\n")
+    (folder / "model.json").write_text(
+        json.dumps(analysis.model, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    analysis.customers.to_parquet(folder / "customers.parquet", index=False)
+    np.savez_compressed(folder / "arrays.npz", **analysis.arrays)
+
+
+def read_files(folder: Path) -> Analysis:
+    """Read a run folder written by `write_files`."""
+    summary = Summary.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    customers = pd.read_parquet(folder / "customers.parquet")
+    with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    model = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    return Analysis(summary=summary, customers=customers, arrays=arrays, model=model)

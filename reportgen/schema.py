@@ -1,0 +1,69 @@
+"""The default customer-table schema (the retail marketing-campaign table).
+
+Column names in a file match these ignoring case, spaces, underscores and hyphens;
+a `[columns]` table in the config maps other headers onto them.
+"""
+
+import re
+
+ID = "ID"
+ENROLLED = "Dt_Customer"
+
+SPEND_COLUMNS = [
+    "MntWines",
+    "MntFruits",
+    "MntMeatProducts",
+    "MntFishProducts",
+    "MntSweetProducts",
+    "MntGoldProds",
+]
+PURCHASE_COLUMNS = [
+    "NumDealsPurchases",
+    "NumWebPurchases",
+    "NumCatalogPurchases",
+    "NumStorePurchases",
+]
+CAMPAIGN_COLUMNS = ["AcceptedCmp1", "AcceptedCmp2", "AcceptedCmp3", "AcceptedCmp4", "AcceptedCmp5"]
+CATEGORY_COLUMNS = ["Education", "Marital_Status"]
+
+#: canonical name -> (kind, meaning). Kinds: id, int, float, category, date, flag.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "ID": ("id", "Customer id"),
+    "Year_Birth": ("int", "Year of birth"),
+    "Education": ("category", "Education level"),
+    "Marital_Status": ("category", "Marital status"),
+    "Income": ("float", "Yearly household income"),
+    "Kidhome": ("int", "Number of small children at home"),
+    "Teenhome": ("int", "Number of teenagers at home"),
+    "Dt_Customer": ("date", "Date the customer enrolled"),
+    "Recency": ("int", "Days since the last purchase"),
+    "MntWines": ("float", "Spent on wine in the last 2 years"),
+    "MntFruits": ("float", "Spent on fruit in the last 2 years"),
+    "MntMeatProducts": ("float", "Spent on meat in the last 2 years"),
+    "MntFishProducts": ("float", "Spent on fish in the last 2 years"),
+    "MntSweetProducts": ("float", "Spent on sweets in the last 2 years"),
+    "MntGoldProds": ("float", "Spent on gold products in the last 2 years"),
+    "NumDealsPurchases": ("int", "Purchases made with a discount"),
+    "NumWebPurchases": ("int", "Purchases made through the web site"),
+    "NumCatalogPurchases": ("int", "Purchases made from a catalogue"),
+    "NumStorePurchases": ("int", "Purchases made in a store"),
+    "NumWebVisitsMonth": ("int", "Web-site visits in the last month"),
+    "AcceptedCmp1": ("flag", "Accepted the offer of campaign 1"),
+    "AcceptedCmp2": ("flag", "Accepted the offer of campaign 2"),
+    "AcceptedCmp3": ("flag", "Accepted the offer of campaign 3"),
+    "AcceptedCmp4": ("flag", "Accepted the offer of campaign 4"),
+    "AcceptedCmp5": ("flag", "Accepted the offer of campaign 5"),
+    "Complain": ("flag", "Complained in the last 2 years"),
+    "Z_CostContact": ("int", "Cost of a contact (constant in the public data set)"),
+    "Z_Revenue": ("int", "Revenue of an accepted offer (constant in the public data set)"),
+    "Response": ("flag", "Accepted the offer of the last campaign"),
+}
+
+OPTIONAL_COLUMNS = {"Z_CostContact", "Z_Revenue", "Complain"}
+REQUIRED_COLUMNS = [c for c in COLUMNS if c not in OPTIONAL_COLUMNS]
+NUMERIC_COLUMNS = [c for c, (kind, _) in COLUMNS.items() if kind in ("int", "float", "flag")]
+
+
+def normalise_name(name: str) -> str:
+    """Key used to match headers: lower case, without spaces, underscores, hyphens or dots."""
+    return re.sub(r"[\s_\-.]+", "", str(name)).lower().lstrip("\ufeff")

@@ -1,0 +1,253 @@
+"""Segmentation: K-Means over a range of k, the choice of k, stability and alternatives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from kneed import KneeLocator
+from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering, KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_samples,
+    silhouette_score,
+)
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+
+#: A neighbour of the elbow replaces it only when its silhouette is this much better (relative).
+SILHOUETTE_MARGIN = 0.10
+
+
+@dataclass
+class KScore:
+    k: int
+    inertia: float
+    silhouette: float
+    calinski_harabasz: float
+    davies_bouldin: float
+
+
+@dataclass
+class KChoice:
+    k: int
+    elbow_k: int | None
+    best_silhouette_k: int
+    method: str
+    reason: str
+
+
+def _kmeans(k: int, seed: int, n_init: int) -> KMeans:
+    return KMeans(n_clusters=k, n_init=n_init, random_state=seed)
+
+
+def _metrics(X: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    return {
+        "silhouette": float(silhouette_score(X, labels)),
+        "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
+        "davies_bouldin": float(davies_bouldin_score(X, labels)),
+    }
+
+
+def score_k_range(X: np.ndarray, k_min: int, k_max: int, seed: int, n_init: int) -> list[KScore]:
+    """Inertia, silhouette, Calinski-Harabasz and Davies-Bouldin for every k in the range."""
+    scores = []
+    for k in range(k_min, min(k_max, len(X) - 1) + 1):
+        model = _kmeans(k, seed, n_init).fit(X)
+        scores.append(KScore(k=k, inertia=float(model.inertia_), **_metrics(X, model.labels_)))
+    return scores
+
+
+def choose_k(scores: list[KScore]) -> KChoice:
+    """The elbow of the inertia curve (knee detection), checked against the silhouette.
+
+    A neighbour (k-1 or k+1) replaces the elbow only when its silhouette is more than
+    SILHOUETTE_MARGIN better; without a detectable elbow the best silhouette wins.
+    """
+    ks = [s.k for s in scores]
+    by_k = {s.k: s for s in scores}
+    best_sil = max(scores, key=lambda s: (s.silhouette, -s.k)).k
+    elbow = None
+    if len(scores) >= 3:
+        knee = KneeLocator(
+            ks, [s.inertia for s in scores], curve="convex", direction="decreasing"
+        ).knee
+        elbow = int(knee) if knee is not None else None
+    if elbow is None:
+        return KChoice(best_sil, None, best_sil, "silhouette", "no clear elbow; best silhouette")
+    chosen, method = elbow, "elbow"
+    reason = f"elbow of the inertia curve at k = {elbow}"
+    for neighbour in (elbow - 1, elbow + 1):
+        if neighbour in by_k and by_k[neighbour].silhouette > by_k[chosen].silhouette * (
+            1 + SILHOUETTE_MARGIN
+        ):
+            chosen, method = neighbour, "elbow+silhouette"
+            reason = (
+                f"elbow at k = {elbow}; k = {neighbour} separates customers clearly better "
+                f"(silhouette {by_k[neighbour].silhouette:.3f} vs {by_k[elbow].silhouette:.3f})"
+            )
+    if chosen == elbow:
+        reason += (
+            f"; its silhouette ({by_k[elbow].silhouette:.3f}) is within "
+            f"{SILHOUETTE_MARGIN:.0%} of its neighbours'"
+        )
+    return KChoice(chosen, elbow, best_sil, method, reason)
+
+
+def fit_final(X: np.ndarray, k: int, seed: int, n_init: int) -> tuple[np.ndarray, np.ndarray]:
+    """K-Means with segments numbered by size (0 = largest), ties by centroid order.
+
+    Returns (centroids in design space, labels).
+    """
+    model = _kmeans(k, seed, n_init).fit(X)
+    sizes = np.bincount(model.labels_, minlength=k)
+    order = sorted(range(k), key=lambda j: (-sizes[j], tuple(model.cluster_centers_[j])))
+    remap = np.empty(k, dtype=int)
+    remap[order] = np.arange(k)
+    return model.cluster_centers_[order], remap[model.labels_]
+
+
+def nearest_centroid(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(segment, Euclidean distance to its centroid) for every row."""
+    d2 = ((X[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+    labels = d2.argmin(axis=1)
+    return labels, np.sqrt(d2[np.arange(len(X)), labels])
+
+
+def stability(
+    X: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    seed: int,
+    n_init: int,
+    resamples: int,
+    fraction: float,
+) -> list[float]:
+    """Adjusted Rand index between the final labels and K-Means refitted on random subsamples.
+
+    Each refit sees `fraction` of the rows (drawn without replacement) and labels every row
+    by its nearest centroid.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(X)
+    scores = []
+    for i in range(resamples):
+        idx = rng.choice(n, size=max(k + 1, int(fraction * n)), replace=False)
+        model = _kmeans(k, seed + 1 + i, n_init).fit(X[idx])
+        scores.append(float(adjusted_rand_score(labels, model.predict(X))))
+    return scores
+
+
+def _alt_row(algorithm: str, X: np.ndarray, labels: np.ndarray, km_labels, params: dict) -> dict:
+    clustered = labels >= 0
+    n_clusters = int(len(set(labels[clustered].tolist())))
+    row = {
+        "algorithm": algorithm,
+        "n_clusters": n_clusters,
+        "silhouette": None,
+        "calinski_harabasz": None,
+        "davies_bouldin": None,
+        "noise_share": float(1 - clustered.mean()),
+        "ari_vs_kmeans": float(adjusted_rand_score(km_labels[clustered], labels[clustered]))
+        if clustered.any()
+        else None,
+        "params": params,
+    }
+    if 2 <= n_clusters < clustered.sum():
+        row.update(_metrics(X[clustered], labels[clustered]))
+    return row
+
+
+def alternatives(
+    X: np.ndarray, km_labels: np.ndarray, k: int, k_range: range, seed: int, which: list[str]
+) -> list[dict]:
+    """Other algorithms on the same matrix, for comparison (K-Means stays the model)."""
+    rows = []
+    km = _metrics(X, km_labels)
+    rows.append(
+        {
+            "algorithm": "kmeans",
+            "n_clusters": int(k),
+            **km,
+            "noise_share": 0.0,
+            "ari_vs_kmeans": 1.0,
+            "params": {"k": int(k)},
+        }
+    )
+    if "gaussian_mixture" in which:
+        fits = []
+        for n in k_range:
+            gm = GaussianMixture(n, covariance_type="full", random_state=seed, n_init=1).fit(X)
+            fits.append((gm.bic(X), n, gm))
+        bic, n, gm = min(fits, key=lambda t: t[0])
+        rows.append(
+            _alt_row(
+                "gaussian_mixture",
+                X,
+                gm.predict(X),
+                km_labels,
+                {"components_by_bic": int(n), "bic": float(bic), "covariance": "full"},
+            )
+        )
+    if "dbscan" in which:
+        min_samples = 2 * X.shape[1]
+        dist, _ = NearestNeighbors(n_neighbors=min_samples).fit(X).kneighbors(X)
+        eps = float(np.quantile(dist[:, -1], 0.90))
+        labels = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(X)
+        rows.append(
+            _alt_row(
+                "dbscan",
+                X,
+                labels,
+                km_labels,
+                {"eps": eps, "min_samples": min_samples, "eps_rule": "90th percentile k-distance"},
+            )
+        )
+    if "hdbscan" in which:
+        labels = HDBSCAN(min_cluster_size=max(10, len(X) // 50)).fit_predict(X)
+        rows.append(_alt_row("hdbscan", X, labels, km_labels, {"min_cluster_size": len(X) // 50}))
+    if "agglomerative" in which:
+        labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(X)
+        rows.append(_alt_row("agglomerative", X, labels, km_labels, {"linkage": "ward", "k": k}))
+    return rows
+
+
+def pca_2d(X: np.ndarray, seed: int) -> tuple[np.ndarray, list[float]]:
+    """2-D PCA coordinates and the share of variance each axis explains."""
+    pca = PCA(n_components=2, random_state=seed).fit(X)
+    return pca.transform(X), [float(v) for v in pca.explained_variance_ratio_]
+
+
+def silhouettes(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return silhouette_samples(X, labels)
+
+
+#: t-SNE is quadratic-ish and only feeds a picture: it runs on a random sample of this size.
+TSNE_SAMPLE = 1000
+
+
+def tsne_2d(X: np.ndarray, seed: int, sample: int = TSNE_SAMPLE) -> tuple[np.ndarray, str]:
+    """2-D t-SNE coordinates for a random sample of rows (NaN for the others) and a note."""
+    from sklearn.manifold import TSNE
+
+    n = len(X)
+    out = np.full((n, 2), np.nan)
+    if n < 5:
+        return out, "t-SNE skipped: fewer than 5 customers"
+    idx = np.arange(n)
+    if n > sample:
+        idx = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+    perplexity = float(min(30, (len(idx) - 1) / 3))
+    emb = TSNE(
+        n_components=2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed
+    ).fit_transform(X[idx])
+    out[idx] = emb
+    note = (
+        f"t-SNE map drawn for a random sample of {len(idx):,} of {n:,} customers"
+        if len(idx) < n
+        else f"t-SNE map drawn for all {n:,} customers"
+    )
+    return out, note
