@@ -318,7 +318,7 @@ def _sniff_text(path: Path, file: str, config: Config) -> _TextMeta:
     else:
         delimiter = _detect_delimiter(text, truncated, file)
     try:
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except (csv.Error, StopIteration) as exc:
         raise InputError(
             f"{file}: cannot read the header line ({exc}) — check the quoting"
@@ -331,7 +331,11 @@ def _detect_delimiter(text: str, truncated: bool, file: str) -> str:
     for delim in DELIMITER_NAMES:
         try:
             records = [
-                r for r in itertools.islice(csv.reader(io.StringIO(text), delimiter=delim), 51) if r
+                r
+                for r in itertools.islice(
+                    csv.reader(io.StringIO(text, newline=""), delimiter=delim), 51
+                )
+                if r
             ]
         except csv.Error:
             continue

@@ -622,3 +622,17 @@ def test_validate_empty_file_and_mapping_problems(tmp_path):
     # the failed mapping is reported once, not again as a missing column
     assert not any("missing required column(s)" in p for p in problems)
     assert report["missing_columns"] == ["Recency"]
+
+
+@pytest.mark.parametrize("ending, name", [("\n", "LF"), ("\r\n", "CRLF"), ("\r", "CR")])
+@pytest.mark.parametrize("bom", [False, True])
+def test_line_endings_and_bom(tmp_path, ending, name, bom):
+    table = small_table(3)
+    expected = load_customers(write(tmp_path, table, name="plain.csv"), Config()).frame
+    path = tmp_path / "dialect.csv"
+    text = table.to_csv(sep=";", index=False, lineterminator=ending)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    loaded = load_customers(path, Config())
+    assert (loaded.info.line_ending, loaded.info.bom, loaded.info.delimiter) == (name, bom, ";")
+    assert loaded.info.columns_matched["ID"] == "ID"  # the BOM is not part of the first header
+    pd.testing.assert_frame_equal(loaded.frame, expected)
