@@ -42,12 +42,12 @@ ENGINEERED = {
     "CampaignEngagement": "Campaign offers accepted (campaigns 1-5 and the last one)",
     "Children": "Children and teenagers at home",
     "IsParent": "1 when there is at least one child or teenager at home",
-    "TotalPurchases": "Purchases over all channels",
+    "TotalPurchases": "Purchases on the web site, from the catalogue and in stores",
     "AvgPurchaseValue": "Total spend divided by the number of purchases",
     "WebShare": "Share of purchases made on the web site",
     "CatalogShare": "Share of purchases made from the catalogue",
     "StoreShare": "Share of purchases made in a store",
-    "DealsShare": "Share of purchases made with a discount",
+    "DealsShare": "Share of purchases made with a discount (at most 1)",
 }
 
 CHANNELS = {
@@ -84,14 +84,17 @@ def engineer(frame: pd.DataFrame, ref: pd.Timestamp) -> pd.DataFrame:
     out["CampaignEngagement"] = accepted.astype(float)
     out["Children"] = (frame["Kidhome"] + frame["Teenhome"]).astype(float)
     out["IsParent"] = (out["Children"] > 0).astype(float)
-    purchases = frame[schema.PURCHASE_COLUMNS].sum(axis=1).astype(float)
+    # Discounted purchases are also counted in the web, catalogue or store column, so the
+    # total is over those three channels and DealsShare is the discounted part of it.
+    channels = ["NumWebPurchases", "NumCatalogPurchases", "NumStorePurchases"]
+    purchases = frame[channels].sum(axis=1).astype(float)
     out["TotalPurchases"] = purchases
     safe = purchases.replace(0, np.nan)
     out["AvgPurchaseValue"] = (out["TotalSpend"] / safe).fillna(0.0)
     out["WebShare"] = (frame["NumWebPurchases"] / safe).fillna(0.0)
     out["CatalogShare"] = (frame["NumCatalogPurchases"] / safe).fillna(0.0)
     out["StoreShare"] = (frame["NumStorePurchases"] / safe).fillna(0.0)
-    out["DealsShare"] = (frame["NumDealsPurchases"] / safe).fillna(0.0)
+    out["DealsShare"] = (frame["NumDealsPurchases"] / safe).fillna(0.0).clip(upper=1.0)
     return out
 
 

@@ -1,0 +1,23 @@
+"""Shared fixtures: the small fixed customer file and the real data set (skipped when absent)."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_FILE = ROOT / "tests" / "data" / "customers_small.tsv"
+REAL_FILE = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
+
+
+@pytest.fixture(scope="session")
+def small_file() -> Path:
+    """300 synthetic customers (made once by `reportgen synth --rows 300 --seed 11`)."""
+    return SMALL_FILE
+
+
+@pytest.fixture(scope="session")
+def real_file() -> Path:
+    """The real 2,240-customer file from ../shared; tests using it skip when it is absent."""
+    if not REAL_FILE.exists():
+        pytest.skip(f"real data set not found at {REAL_FILE} (needs ../shared beside the repo)")
+    return REAL_FILE
