@@ -24,6 +24,63 @@ class _Output:
             click.echo(f"… {message}", err=True)
 
 
+def _store(key: str):
+    def callback(ctx: click.Context, _param, value):
+        if value is not None and value is not False:
+            ctx.ensure_object(dict)
+            if key in ("quiet", "verbose"):
+                out = ctx.obj.setdefault("out", _Output())
+                setattr(out, key, True)
+            else:
+                ctx.obj[key] = value
+        return value
+
+    return callback
+
+
+def common_options(command):
+    """--config, --seed, --quiet and --verbose work after the command name too."""
+    options = [
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            expose_value=False,
+            callback=_store("config_path"),
+            help="TOML config file (reportgen.toml).",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=None,
+            expose_value=False,
+            callback=_store("seed"),
+            help="Random seed (default 42).",
+        ),
+        click.option(
+            "--quiet",
+            "-q",
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_store("quiet"),
+            help="No progress messages.",
+        ),
+        click.option(
+            "--verbose",
+            "-v",
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_store("verbose"),
+            help="More detail.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _config(ctx: click.Context, overrides: dict | None = None) -> Config:
     path = ctx.obj.get("config_path")
     merged = dict(overrides or {})
@@ -73,6 +130,7 @@ def cli(ctx: click.Context, config_path, seed, quiet, verbose) -> None:
 
 
 @cli.command()
+@common_options
 @click.option(
     "--data",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -88,17 +146,37 @@ def cli(ctx: click.Context, config_path, seed, quiet, verbose) -> None:
 @click.option("--k", type=click.IntRange(min=2), default=None, help="Force the number of segments.")
 @click.option("--period", default=None, help="Reporting period YYYY-MM (default: this month).")
 @click.option("--no-report", is_flag=True, help="Write the data files only (no charts, HTML, PDF).")
+@click.option(
+    "--refit",
+    is_flag=True,
+    help="Fit the segments anew and match them to last period's (default: score this "
+    "period's customers with last period's model).",
+)
+@click.option(
+    "--no-history",
+    is_flag=True,
+    help="Neither compare with nor record in the run history (history.db).",
+)
 @click.pass_context
-def run(ctx, data, out, k, period, no_report) -> None:
-    """Segment a customer file and write segments.csv, summary.json, model.json and the report."""
+def run(ctx, data, out, k, period, no_report, refit, no_history) -> None:
+    """Segment a customer file and write segments.csv, summary.json, model.json and the report.
+
+    Every run with a period is recorded in the history database (history.db beside the run
+    folders). When an earlier period is recorded, segments keep their ids and persona names
+    and the report shows what changed since.
+    """
     from .assets import sample_data_path
     from .runner import run_job
 
     config = _config(ctx, _nested(clustering={"k": k}))
+    if no_history:
+        config.history.enabled = False
     period = _period(period)
     data = data or sample_data_path()
     out = out or Path("output") / period
-    result = run_job(data, out, config, ctx.obj["out"].progress, period, report=not no_report)
+    result = run_job(
+        data, out, config, ctx.obj["out"].progress, period, report=not no_report, refit=refit
+    )
     click.echo(str(result))
 
 
@@ -116,6 +194,7 @@ def _period(value: str | None) -> str:
 
 
 @cli.command()
+@common_options
 @click.option(
     "--data",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -156,8 +235,8 @@ def _format_validation(report: dict) -> str:
 
 
 @cli.command()
+@common_options
 @click.option("--rows", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--seed", "synth_seed", type=int, default=0, show_default=True)
 @click.option(
     "-o",
     "--output",
@@ -166,15 +245,139 @@ def _format_validation(report: dict) -> str:
     help="File to write (.csv/.tsv tab-separated, .parquet, .xlsx).",
 )
 @click.pass_context
-def synth(ctx, rows, synth_seed, output) -> None:
-    """Write a synthetic customer file with the marketing-campaign schema."""
+def synth(ctx, rows, output) -> None:
+    """Write a synthetic customer file with the marketing-campaign schema (--seed: default 0)."""
     from .synth import write_synthetic
 
-    path = write_synthetic(output, rows, synth_seed)
+    seed = ctx.obj.get("seed")
+    path = write_synthetic(output, rows, 0 if seed is None else seed)
     click.echo(str(path))
 
 
 # --- commands added by later work go below this line ---
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History database (default: history.db in the config, else output/history.db).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON (for scripts).")
+@click.pass_context
+def history(ctx, db, as_json) -> None:
+    """List the recorded runs: period, time, mode, k, customers, input, folder, segments."""
+    import json
+
+    from .history import db_path, format_runs, list_runs
+
+    path = db or db_path(_config(ctx))
+    runs = list_runs(path)
+    if as_json:
+        click.echo(json.dumps(runs, indent=2))
+    elif not runs:
+        click.echo(f"no runs recorded in {path}", err=True)
+    else:
+        click.echo(format_runs(runs))
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="model.json of a run (or the run folder).",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Customers to score (.csv, .tsv, .xlsx, .parquet).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="CSV to write (customer_id, segment, persona, excluded_from_fit, ...).",
+)
+@click.pass_context
+def assign(ctx, model_path, data, out) -> None:
+    """Assign customers to the segments of a saved model, without refitting."""
+    from .runner import assign_job
+
+    done = assign_job(model_path, data, out, _config(ctx))
+    sizes = ", ".join(f"{k}: {v:,}" for k, v in done.sizes.items())
+    ctx.obj["out"].progress(f"{done.customers:,} customers assigned ({sizes})")
+    click.echo(str(done.out))
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Run folder to send (holds report.pdf and summary.json).",
+)
+@click.option("--to", "to", multiple=True, required=True, help="Recipient (repeatable).")
+@click.option("--cc", "cc", multiple=True, help="Copy recipient (repeatable).")
+@click.option(
+    "--subject",
+    default=None,
+    help='Subject template with {period}, {k}, {title} (default "{title} — {period}").',
+)
+@click.option("--personas", is_flag=True, help="Attach the persona PDFs too.")
+@click.option("--smtp-host", default=None, help="SMTP server (default: smtp.host).")
+@click.option("--smtp-port", type=click.IntRange(1, 65535), default=None, help="SMTP port.")
+@click.option("--starttls", is_flag=True, default=None, help="Upgrade with STARTTLS (port 587).")
+@click.option("--ssl", "use_ssl", is_flag=True, default=None, help="SMTP over SSL (port 465).")
+@click.option(
+    "--smtp-user",
+    default=None,
+    help="Login (no login when unset). Password: env REPORTGEN_SMTP_PASSWORD or "
+    "smtp.password_file.",
+)
+@click.option("--from", "sender", default=None, help="From address (default: smtp.sender).")
+@click.option("--dry-run", is_flag=True, help="Write the message as .eml instead of sending.")
+@click.option(
+    "--eml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where --dry-run writes the message (default: RUN/message.eml).",
+)
+@click.pass_context
+def send(
+    ctx,
+    run_dir,
+    to,
+    cc,
+    subject,
+    personas,
+    smtp_host,
+    smtp_port,
+    starttls,
+    use_ssl,
+    smtp_user,
+    sender,
+    dry_run,
+    eml,
+) -> None:
+    """E-mail a run's report.pdf (and persona PDFs) with a short summary of the segments."""
+    from .deliver import send_run, smtp_settings
+
+    config = _config(ctx).smtp
+    settings = smtp_settings(config, smtp_host, smtp_port, starttls, use_ssl, smtp_user, sender)
+    done = send_run(run_dir, list(to), list(cc), settings, config, subject, personas, dry_run, eml)
+    if done.eml is not None:
+        click.echo(str(done.eml))
+    else:
+        recipients = ", ".join(done.to + done.cc)
+        click.echo(f"sent {', '.join(done.attachments)} to {recipients} via {done.server}")
 
 
 def main(argv: list[str] | None = None) -> None:
