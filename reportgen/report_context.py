@@ -1,0 +1,361 @@
+"""The report structure: what the templates show, built from the result alone.
+
+Turns an `Analysis` (plus chart files and a brand) into plain values for the Jinja templates:
+sections, segments with their KPIs against the average, tables for the methodology and the
+appendix. Numbers stay numbers here; the templates format them with the filters in
+`templating.py`. Nothing in here is escaped or trusted: autoescaping happens in the templates.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import schema, wording
+from .brand import Brand
+from .charts import ChartInfo, revenue_shares, segment_names, segment_slug
+from .features import ENGINEERED
+from .result import Analysis, Kpis, Segment
+
+
+@dataclass
+class Figure:
+    """A chart ready for a template: `src` is a data: URI (or a relative file URL)."""
+
+    name: str
+    src: str
+    title: str
+    alt: str
+
+
+@dataclass
+class KpiRow:
+    label: str
+    value: str
+    average: str
+    #: segment value / average, for the bar (None: no bar)
+    ratio: float | None
+    note: str = ""
+    #: True when higher is worse (retention risk, complaints): the bar turns red above average
+    higher_is_worse: bool = False
+
+
+@dataclass
+class SegmentView:
+    id: int
+    name: str
+    slug: str
+    anchor: str
+    colour: str
+    size: int
+    share: float
+    revenue_share: float
+    segment: Segment
+    kpi_rows: list[KpiRow] = field(default_factory=list)
+    top_recommendation: str = ""
+    figures: dict[str, Figure] = field(default_factory=dict)
+    traits: list[str] = field(default_factory=list)
+    categories: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+def data_uri(path: Path) -> str:
+    mime = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg"}.get(
+        path.suffix.lower(), "application/octet-stream"
+    )
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def figures(charts: dict[str, ChartInfo], folder: Path) -> dict[str, Figure]:
+    """Charts as data URIs, so the HTML is self-contained and WeasyPrint fetches nothing."""
+    return {
+        name: Figure(name, data_uri(folder / info.file), info.title, info.alt)
+        for name, info in charts.items()
+    }
+
+
+def overall_kpis(segments: list[Segment]) -> dict[str, float]:
+    """Size-weighted averages of the segment KPIs (the 'average customer')."""
+    with_kpis = [s for s in segments if s.kpis is not None]
+    total = sum(s.kpis.size for s in with_kpis)  # type: ignore[union-attr]
+    if not total:
+        return {}
+    out: dict[str, float] = {}
+    for key in ("avg_spend", "response_rate", "retention_risk", "complaint_rate", "avg_income"):
+        vals = [(getattr(s.kpis, key), s.kpis.size) for s in with_kpis]  # type: ignore[union-attr]
+        vals = [(v, n) for v, n in vals if v is not None and math.isfinite(v)]
+        if vals:
+            out[key] = sum(v * n for v, n in vals) / sum(n for _, n in vals)
+    acc = [(_acceptance(s.kpis), s.kpis.size) for s in with_kpis]  # type: ignore[arg-type,union-attr]
+    acc = [(v, n) for v, n in acc if v is not None]
+    if acc:
+        out["campaign_acceptance"] = sum(v * n for v, n in acc) / sum(n for _, n in acc)
+    return out
+
+
+def _acceptance(kpis: Kpis) -> float | None:
+    values = [v for v in kpis.campaign_acceptance.values() if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _ratio(value: float | None, average: float | None) -> float | None:
+    if value is None or average is None or not average or not math.isfinite(value):
+        return None
+    return value / average
+
+
+def kpi_rows(kpis: Kpis, avg: dict[str, float]) -> list[KpiRow]:
+    """The persona page's 'key figures against the average' table."""
+    rows = [
+        KpiRow(
+            "Share of spend",
+            wording.percent(kpis.revenue_share),
+            wording.percent(kpis.customer_share) + " of customers",
+            _ratio(kpis.revenue_share, kpis.customer_share),
+            "spend share ÷ customer share",
+        ),
+        KpiRow(
+            "Average spend (2 years)",
+            wording.number(kpis.avg_spend),
+            wording.number(avg.get("avg_spend")),
+            _ratio(kpis.avg_spend, avg.get("avg_spend")),
+        ),
+    ]
+    if kpis.avg_income is not None:
+        rows.append(
+            KpiRow(
+                "Average income",
+                wording.number(kpis.avg_income),
+                wording.number(avg.get("avg_income")),
+                _ratio(kpis.avg_income, avg.get("avg_income")),
+            )
+        )
+    acc = _acceptance(kpis)
+    rows += [
+        KpiRow(
+            "Response to last campaign",
+            wording.percent(kpis.response_rate, 1),
+            wording.percent(avg.get("response_rate"), 1),
+            _ratio(kpis.response_rate, avg.get("response_rate")),
+        ),
+        KpiRow(
+            "Accepted earlier campaigns",
+            wording.percent(acc, 1),
+            wording.percent(avg.get("campaign_acceptance"), 1),
+            _ratio(acc, avg.get("campaign_acceptance")),
+            "average of campaigns 1–5",
+        ),
+        KpiRow(
+            "Retention risk",
+            wording.percent(kpis.retention_risk),
+            wording.percent(avg.get("retention_risk")),
+            _ratio(kpis.retention_risk, avg.get("retention_risk")),
+            "no purchase for a while",
+            higher_is_worse=True,
+        ),
+        KpiRow(
+            "Complaints",
+            wording.percent(kpis.complaint_rate, 1),
+            wording.percent(avg.get("complaint_rate"), 1),
+            _ratio(kpis.complaint_rate, avg.get("complaint_rate")),
+            higher_is_worse=True,
+        ),
+    ]
+    mix = ", ".join(
+        f"{channel} {wording.percent(share)}"
+        for channel, share in sorted(kpis.channel_mix.items(), key=lambda kv: -kv[1])
+    )
+    rows.append(KpiRow("Preferred channel", kpis.preferred_channel, "", None, mix))
+    return rows
+
+
+def segment_views(
+    analysis: Analysis, figs: dict[str, Figure], palette: list[str]
+) -> list[SegmentView]:
+    segs = sorted(analysis.summary.segments, key=lambda s: s.id)
+    names = segment_names(analysis)
+    revenue = revenue_shares(analysis)
+    avg = overall_kpis(segs)
+    views, seen = [], set()
+    for i, s in enumerate(segs):
+        slug = segment_slug(s)
+        while slug in seen:
+            slug = f"{slug}-{s.id}"
+        seen.add(slug)
+        view = SegmentView(
+            id=s.id,
+            name=names[s.id],
+            slug=slug,
+            anchor=f"persona-{slug}",
+            colour=palette[i % len(palette)],
+            size=s.size,
+            share=s.share,
+            revenue_share=revenue[s.id],
+            segment=s,
+            kpi_rows=kpi_rows(s.kpis, avg) if s.kpis else [],
+            top_recommendation=s.recommendations[0].action if s.recommendations else "",
+            traits=list(s.persona.traits) if s.persona else _fallback_traits(s),
+            categories=_top_categories(s),
+        )
+        for key in ("drivers", "lime"):
+            name = f"{key}_{segment_slug(s)}"
+            if name in figs:
+                view.figures[key] = figs[name]
+        views.append(view)
+    return views
+
+
+def _fallback_traits(segment: Segment) -> list[str]:
+    """Until personas exist: the features furthest from average, in words."""
+    rel = {
+        f: r
+        for f, r in segment.relative.items()
+        if f in wording.FEATURES and f not in ("Year_Birth",) and math.isfinite(r)
+    }
+    top = sorted(rel, key=lambda f: abs(math.log(max(rel[f], 1e-3))), reverse=True)[:4]
+    return [
+        f"{wording.label(f)}: {wording.feature_value(f, segment.profile.get(f))} "
+        f"({wording.index_text(rel[f])})"
+        for f in top
+    ]
+
+
+def _top_categories(segment: Segment) -> list[tuple[str, str, float]]:
+    out = []
+    for column, shares in segment.categories.items():
+        if shares:
+            value, share = max(shares.items(), key=lambda kv: kv[1])
+            out.append((wording.label(column), value, share))
+    return out
+
+
+def headline(analysis: Analysis, views: list[SegmentView]) -> list[tuple[str, str, str]]:
+    """The executive summary's headline numbers: (value, label, note)."""
+    s = analysis.summary
+    cust = analysis.customers
+    out = [
+        (wording.number(s.data_quality.rows_in), "customers analysed", _period_note(s.run.period)),
+        (str(s.model.k), "segments", f"silhouette {s.model.metrics.get('silhouette', 0):.2f}"),
+    ]
+    if "TotalSpend" in cust:
+        out.append((wording.compact(float(cust["TotalSpend"].sum())), "total spend", "2 years"))
+    if "Response" in cust:
+        out.append(
+            (wording.percent(float(cust["Response"].mean()), 1), "responded", "last campaign")
+        )
+    if views:
+        top = max(views, key=lambda v: v.revenue_share)
+        out.append(
+            (
+                wording.percent(top.revenue_share),
+                f"of spend from {top.name}",
+                f"{wording.percent(top.share)} of customers",
+            )
+        )
+    return out
+
+
+def _period_note(period: str | None) -> str:
+    return f"period {period}" if period else ""
+
+
+def data_dictionary(analysis: Analysis) -> list[tuple[str, str, str, str]]:
+    """(name, header in the file, kind, meaning) for input columns and engineered features."""
+    matched = analysis.summary.data_quality.columns_matched
+    rows = []
+    for name, (kind, meaning) in schema.COLUMNS.items():
+        if name in matched or not matched:
+            rows.append((name, matched.get(name, name), kind, meaning))
+    for name, meaning in ENGINEERED.items():
+        rows.append((name, "(derived)", "feature", meaning))
+    return rows
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """The effective configuration as TOML (unset values shown as comments)."""
+    lines: list[str] = []
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{_key(k)} = {value(x)}" for k, x in v.items()) + " }"
+        return str(v)
+
+    def section(prefix: str, d: dict[str, Any]) -> None:
+        simple = {k: v for k, v in d.items() if not _is_table(v)}
+        if prefix and simple:
+            lines.append(f"\n[{prefix}]")
+        for k, v in simple.items():
+            lines.append(f"# {k} = (not set)" if v is None else f"{_key(k)} = {value(v)}")
+        for k, v in d.items():
+            if _is_table(v):
+                section(f"{prefix}.{_key(k)}" if prefix else _key(k), v)
+
+    section("", data)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _is_table(v: Any) -> bool:
+    return (
+        isinstance(v, dict)
+        and any(isinstance(x, dict) for x in v.values())
+        or (isinstance(v, dict) and len(v) > 3)
+    )
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else f'"{k}"'
+
+
+def samples(analysis: Analysis) -> list[str]:
+    """Which figures come from samples, in words."""
+    s = analysis.summary
+    out = [note for note in s.model.samples.values() if note]
+    if s.explanations is not None:
+        out += [n for n in s.explanations.notes if n]
+    return out
+
+
+def build_context(
+    analysis: Analysis,
+    charts: dict[str, ChartInfo],
+    chart_folder: Path,
+    brand: Brand,
+    palette: list[str],
+    report: Any,
+    logo_uri: str | None,
+) -> dict[str, Any]:
+    """Everything the templates need (the `report` config section gives title, paper, author)."""
+    figs = figures(charts, chart_folder)
+    views = segment_views(analysis, figs, palette)
+    s = analysis.summary
+    return {
+        "summary": s,
+        "run": s.run,
+        "dq": s.data_quality,
+        "model": s.model,
+        "explanations": s.explanations,
+        "changes": s.changes,
+        "segments": views,
+        "figures": figs,
+        "headline": headline(analysis, views),
+        "overall_kpis": overall_kpis(list(s.segments)),
+        "dictionary": data_dictionary(analysis),
+        "config_toml": to_toml(s.run.config),
+        "samples": samples(analysis),
+        "features": [(f, wording.label(f), wording.meaning(f)) for f in s.model.features],
+        "brand": brand,
+        "logo": logo_uri,
+        "title": report.title,
+        "author": report.author,
+        "subject": report.subject,
+        "paper": report.paper,
+        "source": Path(s.run.input_path).name,
+    }
