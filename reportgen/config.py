@@ -118,20 +118,40 @@ class ReportConfig(_Section):
 
 
 class HistoryConfig(_Section):
-    db: str = "output/history.db"
-    #: matched centroids further apart than this (standardised units) are new segments.
+    # Monthly operations (history.py, identity.py): where runs are recorded and how
+    # segments are matched across runs.
+    #: record runs and keep segment identities across periods (`run --no-history` turns off).
+    enabled: bool = True
+    #: the SQLite database; default: history.db beside the run folders (output/history.db
+    #: for the default output/<period>/).
+    db: str | None = None
+    #: matched centroids further apart than this (in standard deviations of the clustering
+    #: features, Euclidean over all of them) are a new segment, not the old one.
     match_threshold: float = Field(1.5, gt=0)
 
 
 class SmtpConfig(_Section):
+    # E-mail delivery (deliver.py, `reportgen send`). Flags override these.
     host: str = "localhost"
-    port: int = 25
+    #: default: 465 with ssl, 587 with starttls, else 25.
+    port: int | None = Field(None, ge=1, le=65535)
+    #: upgrade the connection with STARTTLS (typical on port 587).
     starttls: bool = False
+    #: TLS from the start (SMTPS, typical on port 465).
     ssl: bool = False
+    #: login name; no authentication when empty. The password is read only from the
+    #: environment variable REPORTGEN_SMTP_PASSWORD or from `password_file`.
     user: str | None = None
     password_file: str | None = None
+    #: the From address.
     sender: str = "reportgen@localhost"
-    timeout: float = 30.0
+    timeout: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpConfig:
+        if self.starttls and self.ssl:
+            raise ValueError("choose either starttls or ssl, not both")
+        return self
 
 
 class Config(_Section):

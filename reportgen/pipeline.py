@@ -23,8 +23,9 @@ from .features import (
     fit_design,
     reference_date,
 )
+from .identity import Match, PreviousRun, carry_over, identity_match, relabel
 from .load import Loaded
-from .model import build_model
+from .model import build_model, model_parts, require_columns
 from .result import (
     Alternative,
     Analysis,
@@ -90,43 +91,89 @@ def _categories_used(config: Config, chosen: list[str]) -> str:
     )
 
 
+def _k_choice(choice, k: int, forced: bool, scored_with: PreviousRun | None) -> KChoiceInfo:
+    if scored_with is not None:
+        method = "previous model"
+        reason = (
+            f"k = {k}: customers scored with the model of {scored_with.period} (no refit, so "
+            "segments keep their identity); run with --refit to fit anew"
+        )
+        if choice.k != k:
+            reason += f" — refitted on this month's data the k choice would be {choice.k}"
+    elif forced:
+        method, reason = "forced", f"k = {k} set in the configuration or with --k"
+    else:
+        method, reason = choice.method, choice.reason
+    return KChoiceInfo(
+        method=method,
+        elbow_k=choice.elbow_k,
+        best_silhouette_k=choice.best_silhouette_k,
+        forced=forced,
+        reason=reason,
+    )
+
+
 def analyse(
     loaded: Loaded,
     config: Config,
     progress: Progress | None = None,
     period: str | None = None,
+    previous: PreviousRun | None = None,
+    refit: bool = False,
 ) -> Analysis:
-    """Clean, engineer, segment and explain `loaded`; return the whole result."""
+    """Clean, engineer, segment and explain `loaded`; return the whole result.
+
+    `previous` (the latest earlier run, read from history.db) keeps segment identities:
+    by default this run's customers are scored with the previous run's model (its cleaning,
+    scaling and centroids; no refit); with `refit=True` K-Means is fitted anew and its
+    segments matched to the previous ones (identity.py). `summary.changes` then compares
+    the two runs. Without `previous` segments are numbered by size.
+    """
     stages = _Stages(progress)
+    # --- monthly operations: score with last month's model unless asked to refit
+    scored = previous is not None and not refit
+    parts = model_parts(previous.model, f"model of {previous.period}") if scored else None
     seed = config.seed
     frame = loaded.frame
     started = datetime.now(UTC).replace(microsecond=0).isoformat()
 
     with stages.stage("clean", "Cleaning the data"):
-        rules = fit_cleaning(frame, config.cleaning)
-        cleaned, report = apply_cleaning(frame, rules)
-        ref = reference_date(cleaned, config.features.reference_date)
-        features = engineer(cleaned, ref)
-        missing = [c for c in config.cleaning.outlier_columns if c not in features]
-        if missing:
-            raise InputError(
-                f"cleaning.outlier_columns: unknown column(s) {', '.join(missing)} — choose from "
-                f"{', '.join(features.columns)}"
+        if parts is not None:
+            rules, bounds, ref = parts.rules, parts.bounds, parts.reference_date
+            cleaned, report = apply_cleaning(frame, rules)
+            features = engineer(cleaned, ref)
+            require_columns(parts.spec, features, cleaned, f"model of {previous.period}")
+        else:
+            rules = fit_cleaning(frame, config.cleaning)
+            cleaned, report = apply_cleaning(frame, rules)
+            ref = reference_date(cleaned, config.features.reference_date)
+            features = engineer(cleaned, ref)
+            missing = [c for c in config.cleaning.outlier_columns if c not in features]
+            if missing:
+                raise InputError(
+                    f"cleaning.outlier_columns: unknown column(s) {', '.join(missing)} — choose "
+                    f"from {', '.join(features.columns)}"
+                )
+            bounds = fit_outliers(
+                features, config.cleaning.outlier_columns, config.cleaning.iqr_factor
             )
-        bounds = fit_outliers(features, config.cleaning.outlier_columns, config.cleaning.iqr_factor)
         reasons = outlier_reasons(features, bounds)
         fit_mask = (reasons == "").to_numpy()
 
     with stages.stage("features", "Building the clustering features"):
-        chosen = config.features.clustering or DEFAULT_CLUSTERING_FEATURES
-        spec = fit_design(
-            features,
-            cleaned,
-            chosen,
-            config.cleaning.scaling,
-            config.features.category_weight,
-            fit_mask,
-        )
+        if parts is not None:
+            spec = parts.spec
+            chosen = spec.numeric + list(spec.categories)
+        else:
+            chosen = config.features.clustering or DEFAULT_CLUSTERING_FEATURES
+            spec = fit_design(
+                features,
+                cleaned,
+                chosen,
+                config.cleaning.scaling,
+                config.features.category_weight,
+                fit_mask,
+            )
         X_all = design_matrix(spec, features, cleaned)
         X = X_all[fit_mask]
         cc = config.clustering
@@ -141,12 +188,29 @@ def analyse(
         choice = choose_k(scores)
         forced = cc.k is not None
         k = cc.k if forced else choice.k
+        if parts is not None:
+            if forced and cc.k != len(parts.ids):
+                raise InputError(
+                    f"clustering.k = {cc.k} differs from the {len(parts.ids)} segments of "
+                    f"{previous.period}'s model — add --refit to fit anew with k = {cc.k}"
+                )
+            k = len(parts.ids)
         if k > len(X) - 1:
             raise InputError(f"clustering.k = {k} is larger than the customers allow ({len(X)})")
 
     with stages.stage("kmeans", f"Fitting K-Means with k = {k}"):
-        centroids, _ = fit_final(X, k, seed, cc.n_init)
-        labels, distance = nearest_centroid(X_all, centroids)
+        match: Match | None = None
+        threshold = config.history.match_threshold
+        if parts is not None:
+            centroids, seg_ids = parts.centroids, parts.ids
+            match = identity_match(seg_ids.tolist(), previous, threshold)
+        else:
+            centroids, _ = fit_final(X, k, seed, cc.n_init)
+            seg_ids = np.arange(k)
+            if previous is not None:
+                centroids, seg_ids, match = relabel(centroids, spec, X, previous, threshold)
+        position, distance = nearest_centroid(X_all, centroids)
+        labels = seg_ids[position]
         fit_labels = labels[fit_mask]
 
     with stages.stage("stability", "Checking stability"):
@@ -182,7 +246,7 @@ def analyse(
     ids = frame[schema.ID].astype(str).to_numpy()
     overall_mean = features.loc[fit_mask].mean()
     segments = []
-    for j in range(k):
+    for j in seg_ids.tolist():
         members = labels == j
         fitted = members & fit_mask
         profile = features.loc[fitted].mean()
@@ -258,13 +322,7 @@ def analyse(
             else "Chosen in the configuration (features.clustering).",
             categories_used=_categories_used(config, chosen),
             scaling=spec.scaling,
-            k_choice=KChoiceInfo(
-                method="forced" if forced else choice.method,
-                elbow_k=choice.elbow_k,
-                best_silhouette_k=choice.best_silhouette_k,
-                forced=forced,
-                reason=f"k = {k} set in the configuration or with --k" if forced else choice.reason,
-            ),
+            k_choice=_k_choice(choice, k, forced, previous if parts is not None else None),
             k_selection=[KScore(**vars(s)) for s in scores],
             metrics=metrics,
             stability_scores=stab,
@@ -282,6 +340,16 @@ def analyse(
 
         interpret(analysis, features, cleaned, fit_mask, config)
 
+    # --- monthly operations: previous names for matched segments, month-over-month changes
+    if previous is not None and match is not None:
+        from .changes import compare
+
+        fixed = {int(i) for i in config.personas.names if str(i).isdigit()}
+        carry_over(summary.segments, previous, match, fixed)
+        summary.changes = compare(
+            summary, customers, previous, match, "scored" if scored else "refit"
+        )
+
     analysis.model = build_model(
         rules,
         bounds,
@@ -290,6 +358,7 @@ def analyse(
         centroids,
         {s.id: s.persona.name for s in summary.segments if s.persona},
         __version__,
+        segment_ids=seg_ids.tolist(),
     )
     summary.run.timings = stages.timings
     return analysis

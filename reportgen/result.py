@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -184,6 +184,96 @@ class Explanations(_Model):
     notes: list[str] = []
 
 
+class MetricChange(_Model):
+    """One number in the previous and in this run; `change` = current - previous."""
+
+    previous: float
+    current: float
+    change: float
+
+
+class SegmentChange(_Model):
+    """How one segment changed since the previous run.
+
+    `status`: "matched" (same id as last month), "new" (no previous segment close enough;
+    its id was never used before) or "vanished" (last month's segment with no successor; its
+    `size`/`share` are None). Shares are fractions (0.012 = 1.2 percentage points).
+    """
+
+    id: int
+    name: str
+    status: Literal["matched", "new", "vanished"]
+    size: int | None = None
+    previous_size: int | None = None
+    size_change: int | None = None
+    share: float | None = None
+    previous_share: float | None = None
+    share_change: float | None = None
+    #: last month's persona name (equal to `name` unless the configuration renamed it)
+    previous_name: str | None = None
+    #: centroid distance to the previous segment, in standard deviations (matched only)
+    distance: float | None = None
+    #: numeric KPI fields (see Kpis) of matched segments, e.g. "avg_spend", "response_rate"
+    kpis: dict[str, MetricChange] = {}
+    #: segment means of the clustering features (original units), matched segments only
+    profile: dict[str, MetricChange] = {}
+
+
+class Move(_Model):
+    """Customers who were in segment `from_id` last run and are in `to_id` now."""
+
+    from_id: int
+    from_name: str
+    to_id: int
+    to_name: str
+    customers: int
+
+
+class Migration(_Model):
+    """Customers present in both runs (matched by customer id), from -> to segment.
+
+    `counts[i][j]` = customers in previous segment `from_ids[i]` now in segment `to_ids[j]`;
+    all cells sum to `in_both` = `stayed` + `moved`. Customers only in this run are
+    `new_customers`, customers only in the previous run `departed_customers`.
+    """
+
+    from_ids: list[int]
+    to_ids: list[int]
+    #: segment id -> name, for every id in from_ids and to_ids
+    names: dict[int, str]
+    counts: list[list[int]]
+    in_both: int
+    stayed: int
+    moved: int
+    new_customers: int
+    departed_customers: int
+    #: off-diagonal cells, largest first (at most 10)
+    top_moves: list[Move] = []
+
+
+class Changes(_Model):
+    """Month over month: this run against the latest earlier run in history.db."""
+
+    previous_period: str
+    previous_run_id: int
+    previous_created_at: str
+    #: "refit": segments fitted anew and matched to last month's; "scored": customers scored
+    #: with the previous run's model (no refit), so every segment keeps its id trivially
+    mode: Literal["refit", "scored"]
+    match_threshold: float
+    #: features the centroid distances were measured on (refit mode)
+    matched_on: list[str] = []
+    customers: int
+    previous_customers: int
+    #: this run's segments (by id), then the vanished ones
+    segments: list[SegmentChange]
+    new_segments: list[int] = []
+    vanished_segments: list[int] = []
+    migration: Migration
+    #: 1-3 plain sentences naming the largest movements, for the executive summary
+    highlights: list[str] = []
+
+
 class Summary(_Model):
     schema_version: str = SCHEMA_VERSION
     run: RunInfo
@@ -192,7 +282,8 @@ class Summary(_Model):
     segments: list[Segment]
     overall: dict[str, float] = {}
     explanations: Explanations | None = None
-    changes: dict[str, Any] | None = None
+    #: month-over-month changes against the previous run (None for a first run)
+    changes: Changes | None = None
 
     def dumps(self) -> str:
         return self.model_dump_json(indent=2)

@@ -7,11 +7,13 @@ an earlier run's files.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
@@ -56,8 +58,16 @@ def run_job(
     progress: Progress | None = None,
     period: str | None = None,
     report: bool = True,
+    refit: bool = False,
 ) -> Path:
-    """Analyse `data` and write a complete run folder at `out`. Returns `out`."""
+    """Analyse `data` and write a complete run folder at `out`. Returns `out`.
+
+    With a period and `history.enabled`, the latest earlier run in the history database
+    keeps the segments' identities (scored with its model, or refitted and matched with
+    `refit=True`) and this run is recorded once its folder is in place; a failed run
+    leaves the database and every earlier folder untouched.
+    """
+    from . import history
     from .load import load_customers
     from .pipeline import analyse
     from .result import write_files
@@ -65,11 +75,80 @@ def run_job(
     say = progress or (lambda _m: None)
     say(f"Reading {data}")
     loaded = load_customers(data, config)
-    analysis = analyse(loaded, config, progress=say, period=period)
-    with atomic_folder(out) as folder:
-        write_files(analysis, folder)
-        if report:
-            from .render import render_run
+    db = history.db_path(config, out) if config.history.enabled and period else None
+    previous = history.previous_run(db, period) if db is not None and period else None
+    if previous is not None:
+        how = "refitting and matching to" if refit else "scoring with the model of"
+        say(f"Keeping segment identities: {how} {previous.period} (run {previous.run_id})")
+    analysis = analyse(loaded, config, progress=say, period=period, previous=previous, refit=refit)
+    with history.recording(db) if db is not None else nullcontext() as recorder:
+        with atomic_folder(out) as folder:
+            write_files(analysis, folder)
+            if report:
+                from .render import render_run
 
-            render_run(analysis, folder, config, progress=say)
+                render_run(analysis, folder, config, progress=say)
+            if recorder is not None:
+                recorder.add(analysis, Path(out))
+    if db is not None:
+        say(f"Recorded in {db}")
     return Path(out)
+
+
+@dataclass
+class Assigned:
+    out: Path
+    customers: int
+    excluded: int
+    sizes: dict[int, int]
+
+
+def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assigned:
+    """Score `data` with a saved model.json (no refit) and write a segments CSV to `out`.
+
+    `model_path` may be the model.json or the run folder holding it.
+    """
+    from .load import load_customers
+    from .model import assign
+
+    model_path = Path(model_path)
+    if model_path.is_dir():
+        model_path = model_path / "model.json"
+    try:
+        model = json.loads(model_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            f"{model_path}: model file not found — pass the model.json of a run (--model)"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"{model_path}: not a reportgen model file ({exc.__class__.__name__}) — pass the "
+            "model.json of a run unchanged"
+        ) from None
+    loaded = load_customers(data, config)
+    table = assign(model, loaded.frame, str(model_path))
+    out = Path(out)
+    if out.exists() and out.is_dir():
+        raise InputError(f"{out}: is a folder — give a file name for --out, e.g. scores.csv")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    except OSError as exc:
+        raise InputError(
+            f"{out}: cannot write here ({exc.strerror}) — choose another --out"
+        ) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            table.to_csv(fh, index=False, lineterminator="\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    sizes = table["segment"].value_counts().sort_index()
+    return Assigned(
+        out=out,
+        customers=len(table),
+        excluded=int(table["excluded_from_fit"].sum()),
+        sizes={int(k): int(v) for k, v in sizes.items()},
+    )
