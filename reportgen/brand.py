@@ -60,6 +60,7 @@ class Brand:
         return (
             ":root {"
             f" --brand-primary: {self.primary};"
+            f" --brand-primary-ink: {ink(self.primary)};"
             f" --brand-accent: {self.accent};"
             f" --brand-primary-light: {_mix(self.primary, '#ffffff', 0.88)};"
             f" --brand-accent-light: {_mix(self.accent, '#ffffff', 0.85)};"
@@ -173,6 +174,24 @@ def _distance(a: str, b: str) -> float:
     """Colour difference in [0, ~1.7] (RGB weighted for the eye)."""
     (r1, g1, b1), (r2, g2, b2) = _rgb(a), _rgb(b)
     return (2 * (r1 - r2) ** 2 + 4 * (g1 - g2) ** 2 + 3 * (b1 - b2) ** 2) ** 0.5 / 3**0.5
+
+
+def ink(colour: str, max_luminance: float = 0.22) -> str:
+    """A darker shade of `colour` readable as text on white (light colours are darkened)."""
+    out = colour
+    for _ in range(12):
+        if _luminance(out) <= max_luminance:
+            break
+        out = _shade(out, 0.85)
+    return out
+
+
+def _luminance(colour: str) -> float:
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(c) for c in _rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 def _font_stack(family: str) -> str:

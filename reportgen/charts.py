@@ -395,12 +395,17 @@ def _heatmap(c: _Ctx) -> None:
     means = rows.groupby("segment")[feats].mean()
     z = ((means - mean) / std).reindex([s.id for s in c.segments]).fillna(0.0)
     ylabels = [wording.axis_label(f) for f in feats]
+    axes_width = 6.6 - _text_width(ylabels) - 0.05 - 1.0  # minus the colour bar
+    width = max(8, int(axes_width / max(len(c.segments), 1) * 72 / 7 / 0.62))
+    xlabels = [_wrap(c.names[s.id], width) for s in c.segments]
+    lines = max(x.count("\n") + 1 for x in xlabels)
+    top = 0.2 + 0.13 * lines
     fig = _figure(
         6.6,
-        0.75 + 0.3 * len(feats),
+        0.3 + top + 0.3 * len(feats),
         left=_text_width(ylabels) + 0.05,
         right=0.7,
-        top=0.6,
+        top=top,
         bottom=0.1,
     )
     ax = fig.add_subplot()
@@ -420,7 +425,7 @@ def _heatmap(c: _Ctx) -> None:
                 fontsize=6.5,
                 color="white" if abs(zz) > 0.6 * lim else "#222222",
             )
-    ax.set_xticks(range(len(c.segments)), [_wrap(c.names[s.id], 16) for s in c.segments])
+    ax.set_xticks(range(len(c.segments)), xlabels)
     ax.set_yticks(range(len(feats)), ylabels)
     for tick, s in zip(ax.get_xticklabels(), c.segments, strict=True):
         tick.set_color(c.colour[s.id])
@@ -464,9 +469,20 @@ def _boxplots(c: _Ctx) -> None:
         return
     cols = 4
     nrows = math.ceil(len(feats) / cols)
-    fig = _figure(6.6, 1.65 * nrows + 0.8, left=0.4, top=0.6, bottom=0.65, wspace=0.45, hspace=0.75)
-    axes = fig.subplots(nrows, cols, squeeze=False)
     ids = [s.id for s in c.segments]
+    legend_cols = 3 if len(ids) > 3 else len(ids)
+    legend_rows = math.ceil(len(ids) / legend_cols)
+    bottom = 0.45 + 0.17 * legend_rows
+    fig = _figure(
+        6.6,
+        1.65 * nrows + 0.35 + bottom,
+        left=0.4,
+        top=0.6,
+        bottom=bottom,
+        wspace=0.45,
+        hspace=0.75,
+    )
+    axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, f in zip(axes.flat, feats, strict=False):
         data = [rows.loc[rows["segment"] == i, f].dropna().to_numpy() for i in ids]
         parts = ax.boxplot(
@@ -497,7 +513,7 @@ def _boxplots(c: _Ctx) -> None:
         handles=[Patch(color=c.colour[s.id], label=f"{s.id}: {c.names[s.id]}") for s in c.segments],
         loc="lower center",
         bbox_to_anchor=(0.5, 0.0),
-        ncols=min(len(ids), 5),
+        ncols=legend_cols,
     )
     fig.suptitle("Key features by segment", fontsize=9, fontweight="bold", x=0.02, ha="left")
     c.save(
@@ -569,14 +585,18 @@ def _kpis(c: _Ctx) -> None:
         ("retention_risk", "Retention risk", "% not buying recently", True),
         ("complaint_rate", "Complaints", "% of customers", True),
     ]
+    panel_h = 0.55 + 0.22 * len(segs)
     fig = _figure(
         6.6,
-        0.95 + 0.28 * len(segs),
+        2 * panel_h + 0.35,
         left=_text_width(list(c.names.values())),
-        bottom=0.6,
-        wspace=0.12,
+        right=0.25,
+        top=0.25,
+        bottom=0.45,
+        wspace=0.08,
+        hspace=0.8,
     )
-    axes = fig.subplots(1, len(panels), sharey=True)
+    axes = fig.subplots(2, 2, sharey=True).flatten()
     y = np.arange(len(segs))
     overall = c.summary.overall
     for ax, (key, title, unit, pct) in zip(axes, panels, strict=True):
@@ -590,15 +610,17 @@ def _kpis(c: _Ctx) -> None:
             txt = f"{v:.0%}" if pct else wording.compact(v)
             ax.text(v, yi, f" {txt}", va="center", fontsize=6)
         ax.set_title(title, fontsize=7.5)
-        ax.set_xlabel(f"{unit}\n(dashed = average)", fontsize=6.5)
-        ax.set_xlim(0, max(vals + [avg]) * 1.45 or 1)
+        ax.set_xlabel(f"{unit} (dashed line = average)", fontsize=6.5)
+        ax.set_xlim(0, max(vals + [avg]) * 1.3 or 1)
         ax.grid(axis="y", visible=False)
         if pct:
-            ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=None))
         else:
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.tick_params(axis="x", labelsize=6)
-    axes[0].set_yticks(y, [c.names[s.id] for s in segs])
+    for ax in (axes[0], axes[2]):
+        ax.set_yticks(y, [c.names[s.id] for s in segs])
     axes[0].invert_yaxis()
     c.save(
         fig,
@@ -735,22 +757,30 @@ def _drivers(c: _Ctx) -> None:
         if not s.drivers:
             continue
         drivers = s.drivers[:6][::-1]
-        arrows = {"+": "▲ higher", "-": "▼ lower"}
+        arrows = {"+": "▲", "-": "▼"}
         labels = [
-            _short(f"{wording.label(d.feature)} ({arrows.get(d.direction, 'mixed')})", 30)
+            f"{_short(wording.label(d.feature), 28)} {arrows.get(d.direction, '◆')}"
             for d in drivers
         ]
         fig = _figure(
-            3.3, 0.7 + 0.25 * len(drivers), left=_text_width(labels, 6.5), right=0.1, top=0.25
+            3.3,
+            0.85 + 0.25 * len(drivers),
+            left=_text_width(labels, 6.5),
+            right=0.1,
+            top=0.3,
+            bottom=0.55,
         )
         ax = fig.add_subplot()
         vals = [d.mean_abs_shap for d in drivers]
         ax.barh(range(len(drivers)), vals, color=c.colour[s.id], height=0.65)
         ax.set_yticks(range(len(drivers)), labels, fontsize=6.5)
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel("Mean |SHAP| (probability points)", fontsize=6.5)
+        ax.set_xlabel(
+            "Mean |SHAP| (probability points)\n▲ higher / ▼ lower values point to this segment",
+            fontsize=6.5,
+        )
         ax.tick_params(axis="x", labelsize=6)
-        ax.set_title(_short(f"Drivers of {c.names[s.id]} (SHAP)", 44), fontsize=8)
+        fig.suptitle("Drivers (SHAP)", x=0.02, ha="left", fontsize=8, fontweight="bold")
         slug = segment_slug(s)
         c.save(
             fig,
@@ -771,7 +801,7 @@ def _lime(c: _Ctx) -> None:
             continue
         labels = [_short(w.condition or wording.label(w.feature), 30) for w in weights]
         fig = _figure(
-            3.3, 0.7 + 0.25 * len(weights), left=_text_width(labels, 6.5), right=0.1, top=0.25
+            3.3, 0.75 + 0.25 * len(weights), left=_text_width(labels, 6.5), right=0.1, top=0.3
         )
         ax = fig.add_subplot()
         vals = [w.weight for w in weights]
@@ -783,7 +813,13 @@ def _lime(c: _Ctx) -> None:
         ax.tick_params(axis="x", labelsize=6)
         ax.grid(axis="y", visible=False)
         ax.set_xlabel("Effect on the chance of being in this segment", fontsize=6.5)
-        ax.set_title(f"Why customer {_short(ex.customer_id, 12)} is here (LIME)", fontsize=8)
+        fig.suptitle(
+            f"Why customer {_short(ex.customer_id, 12)} is in this segment (LIME)",
+            x=0.02,
+            ha="left",
+            fontsize=8,
+            fontweight="bold",
+        )
         slug = segment_slug(s)
         pos = sum(1 for v in vals if v > 0)
         c.save(
@@ -799,7 +835,7 @@ def _lime(c: _Ctx) -> None:
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
-    return "\n".join(textwrap.wrap(str(text), width)[:2]) or str(text)
+    return "\n".join(textwrap.wrap(str(text), width)[:4]) or str(text)
 
 
 def _short(text: str, limit: int = 34) -> str:

@@ -129,6 +129,26 @@ def cli(ctx: click.Context, config_path, seed, quiet, verbose) -> None:
     ctx.obj.update(config_path=config_path, seed=seed, out=_Output(quiet, verbose))
 
 
+def _report_flags(brand: str | None, templates: Path | None) -> dict:
+    return {"brand": brand, "templates": str(templates) if templates else None}
+
+
+def _report_options(command):
+    """--brand and --templates (used by `run` and `render`); they override [report]."""
+    command = click.option(
+        "--templates",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Folder of Jinja templates searched before the packaged ones "
+        '(override one block with {% extends "default:report.html" %}).',
+    )(command)
+    return click.option(
+        "--brand",
+        default=None,
+        help="Packaged brand name (default, northwind) or a folder with brand.toml.",
+    )(command)
+
+
 @cli.command()
 @common_options
 @click.option(
@@ -157,8 +177,9 @@ def cli(ctx: click.Context, config_path, seed, quiet, verbose) -> None:
     is_flag=True,
     help="Neither compare with nor record in the run history (history.db).",
 )
+@_report_options
 @click.pass_context
-def run(ctx, data, out, k, period, no_report, refit, no_history) -> None:
+def run(ctx, data, out, k, period, no_report, refit, no_history, brand, templates) -> None:
     """Segment a customer file and write segments.csv, summary.json, model.json and the report.
 
     Every run with a period is recorded in the history database (history.db beside the run
@@ -168,7 +189,7 @@ def run(ctx, data, out, k, period, no_report, refit, no_history) -> None:
     from .assets import sample_data_path
     from .runner import run_job
 
-    config = _config(ctx, _nested(clustering={"k": k}))
+    config = _config(ctx, _nested(clustering={"k": k}, report=_report_flags(brand, templates)))
     if no_history:
         config.history.enabled = False
     period = _period(period)
@@ -255,6 +276,26 @@ def synth(ctx, rows, output) -> None:
 
 
 # --- commands added by later work go below this line ---
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--from",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of a finished run (holds summary.json).",
+)
+@_report_options
+@click.pass_context
+def render(ctx, folder, brand, templates) -> None:
+    """Re-render report.html, report.pdf and personas/ of a finished run (no re-analysis)."""
+    from .render import render_from
+
+    config = _config(ctx, _nested(report=_report_flags(brand, templates)))
+    result = render_from(folder, config, progress=ctx.obj["out"].progress)
+    click.echo(str(result.pdf))
 
 
 @cli.command()

@@ -111,10 +111,14 @@ class RecommendationsConfig(_Section):
 
 class ReportConfig(_Section):
     title: str = "Customer segment report"
+    #: a packaged brand ("default", "northwind") or a folder holding brand.toml (see styles/).
     brand: str = "default"
     paper: Literal["A4", "Letter"] = "A4"
+    #: folder searched for templates before the packaged ones (override single blocks).
     templates: str | None = None
     author: str = "reportgen"
+    #: PDF subject (document metadata).
+    subject: str = "Customer segments: who they are, what they are worth, what to do next"
 
 
 class HistoryConfig(_Section):

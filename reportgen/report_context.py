@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schema, wording
-from .brand import Brand
+from .brand import Brand, ink
 from .charts import ChartInfo, revenue_shares, segment_names, segment_slug
 from .features import ENGINEERED
 from .result import Analysis, Kpis, Segment
@@ -50,6 +50,8 @@ class SegmentView:
     slug: str
     anchor: str
     colour: str
+    #: the colour darkened for text on white
+    ink: str
     size: int
     share: float
     revenue_share: float
@@ -112,9 +114,9 @@ def kpi_rows(kpis: Kpis, avg: dict[str, float]) -> list[KpiRow]:
         KpiRow(
             "Share of spend",
             wording.percent(kpis.revenue_share),
-            wording.percent(kpis.customer_share) + " of customers",
+            wording.percent(kpis.customer_share),
             _ratio(kpis.revenue_share, kpis.customer_share),
-            "spend share ÷ customer share",
+            "its average is the segment's share of customers",
         ),
         KpiRow(
             "Average spend (2 years)",
@@ -190,6 +192,7 @@ def segment_views(
             slug=slug,
             anchor=f"persona-{slug}",
             colour=palette[i % len(palette)],
+            ink=ink(palette[i % len(palette)]),
             size=s.size,
             share=s.share,
             revenue_share=revenue[s.id],
