@@ -187,10 +187,9 @@ def highlights(changes: Changes) -> list[str]:
         if len(moves) > 1:
             second = moves[1]
             text += f", and {second.customers:,} from {second.from_name} to {second.to_name}"
-        share = mig.moved / mig.in_both if mig.in_both else 0.0
         text += (
-            f" — in all {mig.moved:,} of the {mig.in_both:,} customers in both runs "
-            f"({share:.0%}) changed segment {since}."
+            f" ({mig.moved:,} of the {mig.in_both:,} customers in both runs changed segment "
+            f"{since})."
         )
         out.append(text)
     elif mig.in_both:
@@ -207,11 +206,16 @@ def highlights(changes: Changes) -> list[str]:
             + " "
             + " and ".join(f"{s.name} ({s.size:,} customers)" for s in appeared)
         )
-    if vanished:
-        parts.append(
-            " and ".join(f"{s.name} ({s.previous_size:,} customers last time)" for s in vanished)
-            + (" no longer appear" if len(vanished) > 1 else " no longer appears")
-        )
+    for seg in vanished:
+        clause = f"{seg.name} ({seg.previous_size or 0:,} customers last time) no longer appears"
+        if seg.id in mig.from_ids and mig.to_ids:
+            row = mig.counts[mig.from_ids.index(seg.id)]
+            most = max(range(len(row)), key=lambda j: (row[j], -j))
+            if row[most]:
+                clause += (
+                    f"; {row[most]:,} of its customers are now in {mig.names[mig.to_ids[most]]}"
+                )
+        parts.append(clause)
     if parts:
         sentence = "; ".join(parts)
         out.append(sentence[0].upper() + sentence[1:] + ".")
@@ -220,10 +224,11 @@ def highlights(changes: Changes) -> list[str]:
     if matched and len(out) < 3:
         # by share, not head count: a file that grew makes every segment bigger
         top = max(matched, key=lambda s: (abs(s.share_change or 0.0), -s.id))
-        verb = "grew" if (top.share_change or 0.0) > 0 else "shrank"
+        verb = "rose" if (top.share_change or 0.0) > 0 else "fell"
         out.append(
-            f"{top.name} {verb} from {top.previous_share or 0.0:.1%} to {top.share or 0.0:.1%} "
-            f"of all customers ({top.previous_size:,} -> {top.size:,} customers)."
+            f"The share of {top.name} {verb} from {top.previous_share or 0.0:.1%} to "
+            f"{top.share or 0.0:.1%} of all customers ({top.previous_size:,} customers in "
+            f"{changes.previous_period}, {top.size:,} now)."
         )
     if len(out) < 3 and (mig.new_customers or mig.departed_customers):
         out.append(

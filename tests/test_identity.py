@@ -203,6 +203,9 @@ def test_new_segments_get_fresh_ids_and_vanished_ids_are_not_reused(
     ids3 = {s["id"] for s in s3["segments"]}
     vanished = set(s3["changes"]["vanished_segments"])
     assert len(ids3) == 3 and len(vanished) >= 1 and ids3 | vanished >= {0, 1, 2, 3}
+    gone = [s["name"] for s in s3["changes"]["segments"] if s["status"] == "vanished"]
+    said = s3["changes"]["highlights"][1]
+    assert all(f"{name} (" in said for name in gone) and "no longer appears" in said
     s4 = _summary(
         run_job(small_file, out / "2026-11", _config(tmp_path, 4), None, "2026-11", False, True)
     )
@@ -214,6 +217,7 @@ def test_new_segments_get_fresh_ids_and_vanished_ids_are_not_reused(
     assert ids4 - new <= ids3
     statuses = {s["id"]: s["status"] for s in s4["changes"]["segments"]}
     assert all(statuses[i] == "new" for i in new)
+    assert s4["changes"]["highlights"][1].startswith("New segment")
     # listed in history, each run's segments as recorded
     runs = history.list_runs(out / "history.db")
     assert [r["period"] for r in runs] == ["2026-09", "2026-10", "2026-11"]
