@@ -249,7 +249,9 @@ def analyse(
     for j in seg_ids.tolist():
         members = labels == j
         fitted = members & fit_mask
-        profile = features.loc[fitted].mean()
+        if not members.any():  # only when scoring with last month's model: listed as vanished
+            continue
+        profile = features.loc[fitted if fitted.any() else members].mean()
         relative = profile / overall_mean.replace(0, np.nan)
         cats = {
             c: cleaned.loc[members, c].value_counts(normalize=True).round(4).to_dict()
@@ -344,6 +346,8 @@ def analyse(
     if previous is not None and match is not None:
         from .changes import compare
 
+        if scored:  # a segment of the model nobody falls into this month has vanished
+            match = identity_match([s.id for s in summary.segments], previous, threshold)
         fixed = {int(i) for i in config.personas.names if str(i).isdigit()}
         carry_over(summary.segments, previous, match, fixed)
         summary.changes = compare(
@@ -356,7 +360,10 @@ def analyse(
         spec,
         ref,
         centroids,
-        {s.id: s.persona.name for s in summary.segments if s.persona},
+        {
+            **(parts.names if parts is not None else {}),
+            **{s.id: s.persona.name for s in summary.segments if s.persona},
+        },
         __version__,
         segment_ids=seg_ids.tolist(),
     )

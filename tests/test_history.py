@@ -254,6 +254,11 @@ def test_history_and_changes_with_the_report_on(tmp_path, small_file, fast):
     assert (out / "2026-11" / "report.pdf").is_file()
     summary = json.loads((out / "2026-11" / "summary.json").read_text())
     assert summary["changes"]["previous_period"] == "2026-10"
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup((out / "2026-11" / "report.html").read_text(), "html.parser")
+    text = " ".join(page.get_text(" ").split())
+    assert summary["changes"]["highlights"][0] in text  # called out in the report too
     assert [r["period"] for r in history.list_runs(out / "history.db")] == ["2026-10", "2026-11"]
 
 

@@ -245,3 +245,30 @@ def test_scored_mode_keeps_the_model_and_refuses_a_different_forced_k(
     assert s2["changes"]["highlights"][0].startswith("None of the 300 customers")
     with pytest.raises(InputError, match="add --refit"):
         run_job(small_file, out / "2026-12", _config(tmp_path, 3), None, "2026-12", False)
+
+
+def test_scored_segment_nobody_falls_into_is_reported_as_vanished(
+    tmp_path, small_file, monkeypatch, fake_personas
+):
+    skip_tsne(monkeypatch)
+    out = tmp_path / "out"
+    first = run_job(small_file, out / "2026-10", _config(tmp_path, 4), None, "2026-10", False)
+    rows = _segments_csv(first)
+    names = {s["id"]: s["persona"]["name"] for s in _summary(first)["segments"]}
+    keep = set(rows.index[rows["segment"] != 3])
+    data = pd.read_csv(small_file, sep="\t", dtype={"ID": str})
+    nov = tmp_path / "nov.tsv"
+    data[data["ID"].isin(keep)].to_csv(nov, sep="\t", index=False)
+    second = run_job(nov, out / "2026-11", _config(tmp_path, 4), None, "2026-11", False)
+    summary = _summary(second)
+    assert [s["id"] for s in summary["segments"]] == [0, 1, 2]
+    changes = summary["changes"]
+    assert changes["vanished_segments"] == [3]
+    assert changes["migration"]["departed_customers"] == len(rows) - len(keep)
+    assert (
+        f"{names[3]} ({len(rows) - len(keep)} customers last time) no longer appears"
+        in (changes["highlights"][1])
+    )
+    model = json.loads((second / "model.json").read_text())
+    assert model["segment_ids"] == [0, 1, 2, 3]  # still in the model: it may come back
+    assert model["segment_names"]["3"] == names[3]
