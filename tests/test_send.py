@@ -211,11 +211,14 @@ def test_connection_refused_names_host_port_and_the_fix(run_dir):
     assert "--smtp-host / --smtp-port" in line
 
 
-def test_starttls_against_a_plain_server_is_a_clear_error(run_dir, server):
+def test_tls_against_a_plain_server_is_a_clear_error(run_dir, server):
     _, port = server
     result = _send(run_dir, port, "--to", "anna@example.com", "--starttls")
     line = _one_line_error(result, 1)
     assert f"127.0.0.1:{port}" in line and "STARTTLS" in line
+    result = _send(run_dir, port, "--to", "anna@example.com", "--ssl")
+    line = _one_line_error(result, 1)
+    assert f"TLS with 127.0.0.1:{port} failed" in line and "465 is SSL" in line
 
 
 def test_usage_errors_exit_2(run_dir, server, tmp_path):
