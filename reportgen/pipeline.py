@@ -164,6 +164,13 @@ def analyse(
         if parts is not None:
             spec = parts.spec
             chosen = spec.numeric + list(spec.categories)
+            wanted = config.features.clustering or DEFAULT_CLUSTERING_FEATURES
+            if sorted(wanted) != sorted(chosen) or config.cleaning.scaling != spec.scaling:
+                raise InputError(
+                    f"features.clustering / cleaning.scaling differ from the model of "
+                    f"{previous.period} ({', '.join(chosen)}; {spec.scaling}) — add --refit to "
+                    "fit anew with the new settings"
+                )
         else:
             chosen = config.features.clustering or DEFAULT_CLUSTERING_FEATURES
             spec = fit_design(

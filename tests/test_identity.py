@@ -245,6 +245,13 @@ def test_scored_mode_keeps_the_model_and_refuses_a_different_forced_k(
     assert s2["changes"]["highlights"][0].startswith("None of the 300 customers")
     with pytest.raises(InputError, match="add --refit"):
         run_job(small_file, out / "2026-12", _config(tmp_path, 3), None, "2026-12", False)
+    other = _config(tmp_path, 4)
+    other.features.clustering = ["Income", "TotalSpend", "Recency"]
+    with pytest.raises(InputError, match="features.clustering .* add --refit"):
+        run_job(small_file, out / "2026-12", other, None, "2026-12", False)
+    refit = run_job(small_file, out / "2026-12", other, None, "2026-12", False, refit=True)
+    assert _summary(refit)["model"]["features"] == ["Income", "TotalSpend", "Recency"]
+    assert _summary(refit)["changes"]["matched_on"] == ["Income", "TotalSpend"]
 
 
 def test_scored_segment_nobody_falls_into_is_reported_as_vanished(
