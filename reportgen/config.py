@@ -74,10 +74,33 @@ class ClusteringConfig(_Section):
 
 
 class InterpretationConfig(_Section):
-    lime_examples: int = Field(3, ge=1)
-    lime_num_features: int = Field(6, ge=1)
+    # Interpretation (interpret.py, explain.py): surrogate model, SHAP, LIME and plain rules.
+    #: business features the surrogate model explains the segments with (original units);
+    #: default: the clustering features plus Recency and the web/catalogue/store purchases. The
+    #: clustering features are always added, so the surrogate can reproduce the segments.
+    surrogate_features: list[str] | None = None
+    #: random-forest surrogate: trees, depth and share of features tried at each split.
+    surrogate_trees: int = Field(40, ge=5, le=500)
+    surrogate_max_depth: int = Field(12, ge=2, le=30)
+    surrogate_max_features: float = Field(0.6, gt=0, le=1)
+    #: share of the fitted customers held out (stratified) to measure the surrogate's fidelity.
+    holdout_share: float = Field(0.25, gt=0.05, lt=0.9)
+    #: exact TreeSHAP for every customer up to this many rows; above it the per-customer
+    #: drivers use the fast path-attribution approximation and exact SHAP a sample.
+    exact_shap_max_rows: int = Field(10000, ge=100)
+    #: customers kept (stratified by segment) for the SHAP charts (arrays.npz).
     shap_sample: int = Field(1000, ge=100)
+    #: representative customers (nearest their centroid) explained with LIME per segment.
+    lime_examples: int = Field(3, ge=1)
+    #: LIME weights kept per example (the agreement score uses all features).
+    lime_num_features: int = Field(6, ge=1)
+    #: perturbed samples LIME draws around each customer.
+    lime_num_samples: int = Field(1000, ge=100)
+    #: LIME/SHAP agreement: overlap of the top-N features of the same customer.
+    agreement_top: int = Field(5, ge=1)
     rule_max_depth: int = Field(3, ge=1, le=3)
+    #: a segment's rule may join this many tree leaves with "or".
+    rule_max_clauses: int = Field(2, ge=1, le=4)
 
 
 class KpiConfig(_Section):
@@ -92,10 +115,14 @@ class PersonasConfig(_Section):
 
 class RecommendationRule(_Section):
     action: str
-    #: conditions on traits/KPIs, e.g. {"relative.TotalSpend" = ">= 1.5"}.
-    when: dict[str, str]
+    #: conditions on a segment's figures, all must hold, e.g. {"relative.TotalSpend" = ">= 1.5"}.
+    #: Keys: profile.<feature> (segment mean), relative.<feature> (mean / population mean),
+    #: kpis.<kpi> (e.g. kpis.retention_risk, kpis.preferred_channel = "== web"). Empty: a
+    #: fallback used only when fewer than `min_per_segment` rules match.
+    when: dict[str, str] = {}
     rationale: str = ""
-    lift: float | None = None
+    #: relative lift the A/B test must detect for this action (default: target_lift).
+    lift: float | None = Field(None, gt=0)
 
 
 class RecommendationsConfig(_Section):
@@ -103,9 +130,14 @@ class RecommendationsConfig(_Section):
     target_lift: float = Field(0.2, gt=0)
     alpha: float = Field(0.05, gt=0, lt=1)
     power: float = Field(0.8, gt=0, lt=1)
+    #: share of the test customers in the control arm.
     control_share: float = Field(0.5, gt=0, lt=1)
-    max_per_segment: int = Field(4, ge=2)
-    #: rules replace the packaged defaults when given.
+    #: baseline response rates below this are raised to it for the sample size (a rate of 0
+    #: cannot be lifted by a relative amount).
+    baseline_floor: float = Field(0.01, gt=0, lt=0.5)
+    min_per_segment: int = Field(2, ge=1)
+    max_per_segment: int = Field(4, ge=1)
+    #: rules replace the packaged defaults (reportgen/recommendations.toml) when given.
     rules: list[RecommendationRule] | None = None
 
 

@@ -114,6 +114,13 @@ class Kpis(_Model):
     preferred_channel: str
     channel_mix: dict[str, float] = {}
     avg_income: float | None = None
+    # (interpretation) preferred_channel is the channel used most relative to all customers;
+    # main_channel the one with most purchases. channel_mix: web/catalog/store shares (sum 1);
+    # deals_share: share of purchases made with a discount (deals are part of the channels).
+    main_channel: str | None = None
+    deals_share: float | None = None
+    #: share who accepted at least one of the earlier campaigns 1-5
+    any_campaign_acceptance: float | None = None
 
 
 class Driver(_Model):
@@ -142,6 +149,9 @@ class Rule(_Model):
     precision: float
     recall: float
     support: int | None = None
+    #: the rule as data: clauses joined by "or", each a list of {feature, op, value} joined by
+    #: "and" (op ">=" or "<"); evaluated on the fitted customers' business features.
+    conditions: list[list[dict[str, Any]]] = []
 
 
 class ABTest(_Model):
@@ -154,12 +164,18 @@ class ABTest(_Model):
     segment_size: int | None = None
     feasible: bool
     suggestion: str = ""
+    # (interpretation) sample_size_per_arm is the control arm; treatment_size the other arm.
+    treatment_size: int | None = None
+    #: smallest relative lift the whole segment can detect with this split, alpha and power.
+    min_detectable_lift: float | None = None
 
 
 class Recommendation(_Model):
     action: str
     rationale: str
     ab_test: ABTest
+    #: the figures that triggered the rule, e.g. {"relative.TotalSpend": 2.2}
+    triggers: dict[str, float | str] = {}
 
 
 class Segment(_Model):
@@ -182,6 +198,10 @@ class Explanations(_Model):
     lime_shap_agreement: float | None = None
     shap_features: list[str] = []
     notes: list[str] = []
+    #: how SHAP / LIME / the rules were computed (rows, method, settings)
+    shap: dict[str, Any] = {}
+    lime: dict[str, Any] = {}
+    rules: dict[str, Any] = {}
 
 
 class MetricChange(_Model):
