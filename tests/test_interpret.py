@@ -1,0 +1,288 @@
+"""End-to-end interpretation: the real file (default config) and the small fixed file.
+
+The real-file analysis runs once per module; its numbers are checked against independent
+recomputations (surrogate refitted with scikit-learn directly, shares from the customer
+table, rules re-evaluated from their conditions, sample sizes from the textbook formula).
+"""
+
+import ast
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+
+import reportgen.interpret as interpret_module
+from reportgen import featuretext as ft
+from reportgen.config import load_config
+from reportgen.load import load_customers
+from reportgen.pipeline import analyse
+from reportgen.result import Summary
+
+
+def run_capturing(path: Path, config):
+    """Run the pipeline; also return the inputs `interpret` was called with (for reruns)."""
+    captured = {}
+    original = interpret_module.interpret
+
+    def capture(analysis, features, cleaned, fit_mask, cfg):
+        captured["args"] = copy.deepcopy((analysis, features, cleaned, fit_mask, cfg))
+        original(analysis, features, cleaned, fit_mask, cfg)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(interpret_module, "interpret", capture)
+        analysis = analyse(load_customers(path, config), config)
+    return analysis, captured["args"]
+
+
+@pytest.fixture(scope="module")
+def real(real_file):
+    config = load_config(environ={})
+    return run_capturing(real_file, config)
+
+
+@pytest.fixture(scope="module")
+def small(small_file):
+    return run_capturing(small_file, load_config(environ={}))
+
+
+def _fit_features(analysis, names):
+    cust = analysis.customers
+    fit = ~cust["excluded_from_fit"].to_numpy()
+    return cust.loc[fit, names].reset_index(drop=True), cust.loc[fit, "segment"].to_numpy()
+
+
+def textbook_n(p1, p2, alpha, power):
+    za, zb = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    pbar = (p1 + p2) / 2
+    return (
+        za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    ) ** 2 / (p2 - p1) ** 2
+
+
+# --------------------------------------------------------------------------- real file
+
+
+def test_surrogate_fidelity_on_held_out_customers(real):
+    analysis, _ = real
+    sur = analysis.summary.explanations.surrogate
+    assert sur["model"] == "RandomForestClassifier"
+    assert sur["fidelity_accuracy"] >= 0.95
+    split = sur["fidelity_split"]
+    n_fit = analysis.summary.data_quality.rows_used_for_fit
+    assert split["stratified"] and split["train"] + split["holdout"] == n_fit
+    assert split["holdout"] == math.ceil(0.25 * n_fit)
+    # independent refit with scikit-learn directly gives the same held-out accuracy
+    names = analysis.summary.explanations.shap_features
+    X, y = _fit_features(analysis, names)
+    train, test = train_test_split(
+        np.arange(len(y)), test_size=0.25, random_state=analysis.summary.run.seed, stratify=y
+    )
+    p = sur["params"]
+    rf = RandomForestClassifier(
+        n_estimators=p["n_estimators"],
+        max_depth=p["max_depth"],
+        max_features=p["max_features"],
+        random_state=p["random_state"],
+        n_jobs=1,
+    ).fit(X.to_numpy()[np.sort(train)], y[np.sort(train)])
+    acc = float(np.mean(rf.predict(X.to_numpy()[np.sort(test)]) == y[np.sort(test)]))
+    assert acc == pytest.approx(sur["fidelity_accuracy"], abs=1e-4)
+
+
+def test_shares_sum_to_one_and_match_the_customer_table(real):
+    analysis, _ = real
+    segs = analysis.summary.segments
+    cust = analysis.customers
+    assert sum(s.kpis.customer_share for s in segs) == pytest.approx(1.0)
+    assert sum(s.kpis.revenue_share for s in segs) == pytest.approx(1.0)
+    total = cust["TotalSpend"].sum()
+    for s in segs:
+        m = cust["segment"] == s.id
+        assert s.kpis.size == m.sum() == s.size
+        assert s.kpis.revenue_share == pytest.approx(cust.loc[m, "TotalSpend"].sum() / total)
+        assert s.kpis.avg_spend == pytest.approx(cust.loc[m, "TotalSpend"].mean())
+        assert s.kpis.response_rate == pytest.approx(cust.loc[m, "Response"].mean())
+        assert s.kpis.retention_risk == pytest.approx((cust.loc[m, "Recency"] > 60).mean())
+        assert s.kpis.complaint_rate == pytest.approx(cust.loc[m, "Complain"].mean())
+        assert s.kpis.preferred_channel in {"web", "catalog", "store", "deals"}
+        assert set(s.kpis.campaign_acceptance) == {f"AcceptedCmp{i}" for i in range(1, 6)}
+
+
+def test_personas_distinct_with_traits(real):
+    analysis, _ = real
+    personas = [s.persona for s in analysis.summary.segments]
+    assert len({p.name for p in personas}) == len(personas)
+    assert len({p.slug for p in personas}) == len(personas)
+    for p in personas:
+        assert 3 <= len(p.traits) <= 5
+        assert len(p.description) > 100
+    assert (
+        analysis.customers["persona"]
+        == analysis.customers["segment"].map(
+            {s.id: s.persona.name for s in analysis.summary.segments}
+        )
+    ).all()
+
+
+def test_the_four_known_customer_types_are_recognisable(real):
+    """Derived from the figures, not from segment ids."""
+    analysis, _ = real
+    segs = analysis.summary.segments
+    by = lambda key: max(segs, key=key)  # noqa: E731
+    responders = by(lambda s: s.kpis.response_rate)
+    assert "Campaign" in responders.persona.name and responders.kpis.response_rate > 0.5
+    rich = by(lambda s: s.profile["TotalSpend"] if s is not responders else -1)
+    assert rich.persona.name.startswith("Affluent") and rich.relative["Income"] > 1.2
+    families = by(lambda s: s.profile["Children"])
+    assert "Families" in families.persona.name and "Budget" in families.persona.name
+    young = min(segs, key=lambda s: s.profile["Age"])
+    assert young.persona.name.startswith("Young") and young.relative["NumWebVisitsMonth"] > 1.2
+    older = by(lambda s: s.profile["Age"])
+    assert "Low-Engagement" in older.persona.name
+    assert older.relative["CampaignEngagement"] < 0.7
+
+
+def test_shap_drivers_and_arrays(real):
+    analysis, _ = real
+    arr = analysis.arrays
+    names = analysis.summary.explanations.shap_features
+    k = len(analysis.summary.segments)
+    values, data, seg = arr["shap_values"], arr["shap_data"], arr["shap_segment"]
+    assert values.dtype == np.float32 and values.shape == (len(data), len(names), k)
+    assert 500 <= len(values) <= 1100
+    assert arr["shap_base"].sum() == pytest.approx(1.0, abs=1e-4)
+    # probabilities sum to 1 over segments, so each customer's SHAP values sum to 0 over them
+    assert np.abs(values.sum(axis=(1, 2))).max() < 1e-4
+    cust = analysis.customers.iloc[arr["shap_rows"]]
+    assert np.array_equal(seg, cust["segment"].to_numpy())
+    assert np.allclose(data, cust[names].to_numpy(dtype=np.float32))
+    for j, s in enumerate(analysis.summary.segments):
+        assert len(s.drivers) >= 5
+        shap_sorted = [d.mean_abs_shap for d in s.drivers]
+        assert shap_sorted == sorted(shap_sorted, reverse=True)
+        assert all(d.direction in {"+", "-", "mixed"} for d in s.drivers)
+        assert shap_sorted[0] == pytest.approx(arr["shap_importance"][j].max(), rel=1e-3)
+    # each customer's first driver is the feature with the largest SHAP value for their segment
+    own = values[np.arange(len(values)), :, seg]
+    first = [ft.label(names[i]) for i in own.argmax(axis=1)]
+    assert [d.startswith(f) for d, f in zip(cust["driver_1"], first, strict=True)].count(
+        True
+    ) == len(first)
+    assert cust["driver_1"].str.match(r".+ (high|low|average) \(.+\)$").all()
+
+
+def test_lime_examples_are_the_most_representative_customers(real):
+    analysis, _ = real
+    cust = analysis.customers
+    agreement = analysis.summary.explanations.lime_shap_agreement
+    scores = []
+    for s in analysis.summary.segments:
+        assert len(s.lime_examples) >= 3
+        members = cust[(cust["segment"] == s.id) & ~cust["excluded_from_fit"]]
+        nearest = members.sort_values("distance_to_centroid", kind="stable")["customer_id"]
+        assert [e.customer_id for e in s.lime_examples] == nearest.head(3).astype(str).tolist()
+        for e in s.lime_examples:
+            assert len(e.weights) >= 5 and all(w.condition for w in e.weights)
+            assert 0 <= e.agreement_with_shap <= 1
+            scores.append(e.agreement_with_shap)
+    assert agreement == pytest.approx(np.mean(scores), abs=1e-4)
+
+
+def test_rules_precision_recall_recomputed(real):
+    analysis, _ = real
+    cust = analysis.customers
+    fit = cust[~cust["excluded_from_fit"]]
+    for s in analysis.summary.segments:
+        rule = s.rule
+        assert rule.conditions and 0 < len(rule.text) < 200
+        hit = np.zeros(len(fit), dtype=bool)
+        for clause in rule.conditions:
+            assert len(clause) <= 3 * 2  # depth 3: at most a lower and upper bound per split
+            ok = np.ones(len(fit), dtype=bool)
+            for c in clause:
+                x = fit[c["feature"]].to_numpy()
+                ok &= (x >= c["value"]) if c["op"] == ">=" else (x < c["value"])
+            hit |= ok
+        y = (fit["segment"] == s.id).to_numpy()
+        assert rule.precision == pytest.approx((hit & y).sum() / hit.sum(), abs=1e-4)
+        assert rule.recall == pytest.approx((hit & y).sum() / y.sum(), abs=1e-4)
+        assert rule.precision > 0.7 and rule.recall > 0.7
+
+
+def test_recommendations_with_ab_plans(real):
+    analysis, _ = real
+    for s in analysis.summary.segments:
+        assert 2 <= len(s.recommendations) <= 4
+        for r in s.recommendations:
+            ab = r.ab_test
+            assert ab.alpha == 0.05 and ab.power == 0.8 and ab.control_share == 0.5
+            p1 = max(s.kpis.response_rate, 0.01)
+            assert ab.baseline_rate == pytest.approx(p1, abs=1e-6)
+            n = math.ceil(textbook_n(ab.baseline_rate, ab.target_rate, 0.05, 0.8))
+            assert ab.sample_size_per_arm == n
+            assert ab.feasible == (s.size >= 2 * n)
+            if not ab.feasible:
+                assert str(f"{s.size:,}") in ab.suggestion
+            assert "Triggered by" in r.rationale
+
+
+def test_summary_round_trip_and_determinism(real):
+    analysis, args = real
+    assert Summary.loads(analysis.summary.dumps()) == analysis.summary
+    again = copy.deepcopy(args)
+    interpret_module.interpret(*again)
+    a2 = again[0]
+    keep = lambda s: s.model_copy(update={"run": None}).model_dump_json()  # noqa: E731
+    assert keep(a2.summary) == keep(analysis.summary)
+    for key, value in analysis.arrays.items():
+        if key.startswith("shap"):
+            assert np.array_equal(value, a2.arrays[key]), key
+    cols = ["persona", "driver_1", "driver_2", "driver_3"]
+    pd.testing.assert_frame_equal(a2.customers[cols], analysis.customers[cols])
+
+
+# --------------------------------------------------------------------------- small file
+
+
+def test_small_file_runs_with_other_k_and_overrides(small):
+    _, args = small
+    analysis, features, cleaned, fit_mask, _ = copy.deepcopy(args)
+    config = load_config(
+        overrides={
+            "personas": {"names": {"0": "Our Favourites"}},
+            "interpretation": {"exact_shap_max_rows": 100, "shap_sample": 100},
+            "kpis": {"retention_recency_days": 30},
+        },
+        environ={},
+    )
+    interpret_module.interpret(analysis, features, cleaned, fit_mask, config)
+    segs = analysis.summary.segments
+    assert segs[0].persona.name == "Our Favourites"
+    assert len({s.persona.name for s in segs}) == len(segs)
+    cust = analysis.customers
+    for s in segs:
+        m = cust["segment"] == s.id
+        assert s.kpis.retention_risk == pytest.approx((cust.loc[m, "Recency"] > 30).mean())
+    assert analysis.summary.explanations.shap["customer_drivers"].startswith("approximate")
+    assert (cust["driver_1"] != "").all()
+
+
+def test_analysis_modules_import_no_rendering_library():
+    forbidden = {"matplotlib", "jinja2", "weasyprint", "click"}
+    root = Path(interpret_module.__file__).parent
+    for name in ["interpret", "explain", "personas", "kpis", "recommend", "featuretext"]:
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                continue
+            assert not {m.split(".")[0] for m in mods} & forbidden, (name, mods)
