@@ -8,10 +8,8 @@ bars, rasterised scatter points, a fixed SVG hash salt and no dates in the metad
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import matplotlib
@@ -25,9 +23,16 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from . import wording  # noqa: E402
+from .figures import (  # noqa: E402, F401  (re-exported: charts.ChartInfo etc.)
+    ChartInfo,
+    read_chart_index,
+    revenue_shares,
+    segment_names,
+    segment_slug,
+    write_chart_index,
+)
 from .result import Analysis, Segment  # noqa: E402
 
-INDEX_FILE = "index.json"
 RASTER_DPI = 150
 
 RC = {
@@ -61,28 +66,6 @@ RC = {
 KEY_FEATURES = ["Income", "TotalSpend", "Age", "Children", "CampaignEngagement", "Recency"]
 
 
-@dataclass(frozen=True)
-class ChartInfo:
-    """One chart file: `file` is relative to the run folder (e.g. 'charts/pca.svg')."""
-
-    name: str
-    file: str
-    title: str
-    alt: str
-
-
-def segment_names(analysis: Analysis) -> dict[int, str]:
-    return {s.id: s.persona.name if s.persona else f"Segment {s.id}" for s in _segs(analysis)}
-
-
-def segment_slug(segment: Segment) -> str:
-    import re
-
-    raw = segment.persona.slug if segment.persona and segment.persona.slug else ""
-    slug = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")[:40]
-    return slug or f"segment-{segment.id}"
-
-
 def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[str, ChartInfo]:
     """Draw every chart of the report into `folder`/charts/; returns name -> ChartInfo."""
     out_dir = Path(folder) / "charts"
@@ -106,22 +89,8 @@ def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[st
     with matplotlib.rc_context(RC):
         for build in builders:
             build(ctx)
-    index = {"palette": ctx.palette, "charts": [asdict(c) for c in ctx.charts.values()]}
-    (out_dir / INDEX_FILE).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+    write_chart_index(Path(folder), ctx.palette, ctx.charts)
     return ctx.charts
-
-
-def read_chart_index(folder: Path) -> tuple[list[str], dict[str, ChartInfo]] | None:
-    """The palette and charts a previous `make_charts` wrote into folder/charts/, if any."""
-    path = Path(folder) / "charts" / INDEX_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        charts = {c["name"]: ChartInfo(**c) for c in data["charts"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not all((Path(folder) / c.file).is_file() for c in charts.values()):
-        return None
-    return list(data["palette"]), charts
 
 
 # --------------------------------------------------------------------------- helpers
@@ -529,19 +498,6 @@ def _boxplots(c: _Ctx) -> None:
 # --------------------------------------------------------------------------- value
 
 
-def revenue_shares(analysis: Analysis) -> dict[int, float]:
-    """Share of total spend per segment (from the KPIs, else from the customer table)."""
-    segs = _segs(analysis)
-    if all(s.kpis is not None for s in segs):
-        return {s.id: float(s.kpis.revenue_share) for s in segs}  # type: ignore[union-attr]
-    cust = analysis.customers
-    if "TotalSpend" not in cust:
-        return {s.id: float("nan") for s in segs}
-    spend = cust.groupby("segment")["TotalSpend"].sum()
-    total = float(spend.sum()) or 1.0
-    return {s.id: float(spend.get(s.id, 0.0)) / total for s in segs}
-
-
 def _sizes(c: _Ctx) -> None:
     revenue = revenue_shares(c.analysis)
     segs = c.segments
@@ -675,13 +631,18 @@ def _shap_bar(c: _Ctx) -> None:
     if layout is None:
         return
     values, _x, names, _labels = layout
-    mean_abs = np.abs(values).mean(axis=0)  # [features, k]
+    importance = c.analysis.arrays.get("shap_importance")
+    if importance is not None and importance.shape == (values.shape[2], values.shape[1]):
+        mean_abs = np.asarray(importance, dtype=float).T  # [features, k] over all explained
+    else:
+        mean_abs = np.abs(values).mean(axis=0)  # [features, k] over the sample
     order = np.argsort(mean_abs.sum(axis=1))[::-1][:10][::-1]
     ylabels = [wording.label(names[i]) for i in order]
     fig = _figure(6.6, 0.8 + 0.25 * len(order), left=_text_width(ylabels))
     ax = fig.add_subplot()
     left = np.zeros(len(order))
-    for j, s in enumerate(c.segments[: values.shape[2]]):
+    # SHAP columns follow the order of summary.segments
+    for j, s in enumerate(c.summary.segments[: values.shape[2]]):
         part = mean_abs[order, j]
         ax.barh(range(len(order)), part, left=left, color=c.colour[s.id], label=c.names[s.id])
         left += part
@@ -706,7 +667,7 @@ def _shap_beeswarm(c: _Ctx) -> None:
         return
     values, x, names, labels = layout
     k = values.shape[2]
-    position = {s.id: i for i, s in enumerate(c.segments)}
+    position = {s.id: i for i, s in enumerate(c.summary.segments)}  # SHAP column order
     column = np.array([min(position.get(int(v), 0), k - 1) for v in labels], dtype=int)
     own = values[np.arange(len(values)), :, column]  # [n, features]
     order = np.argsort(np.abs(own).mean(axis=0))[::-1][:8][::-1]
@@ -763,10 +724,10 @@ def _drivers(c: _Ctx) -> None:
             for d in drivers
         ]
         fig = _figure(
-            3.3,
-            0.85 + 0.25 * len(drivers),
+            3.2,
+            0.85 + 0.21 * len(drivers),
             left=_text_width(labels, 6.5),
-            right=0.1,
+            right=0.12,
             top=0.3,
             bottom=0.55,
         )
@@ -776,7 +737,7 @@ def _drivers(c: _Ctx) -> None:
         ax.set_yticks(range(len(drivers)), labels, fontsize=6.5)
         ax.grid(axis="y", visible=False)
         ax.set_xlabel(
-            "Mean |SHAP| (probability points)\n▲ higher / ▼ lower values point to this segment",
+            "Mean |SHAP| (probability points)\n▲ higher / ▼ lower values point here",
             fontsize=6.5,
         )
         ax.tick_params(axis="x", labelsize=6)
@@ -801,7 +762,11 @@ def _lime(c: _Ctx) -> None:
             continue
         labels = [_short(w.condition or wording.label(w.feature), 30) for w in weights]
         fig = _figure(
-            3.3, 0.75 + 0.25 * len(weights), left=_text_width(labels, 6.5), right=0.1, top=0.3
+            3.2,
+            0.7 + 0.21 * len(weights),
+            left=_text_width(labels, 6.5),
+            right=0.12,
+            top=0.3,
         )
         ax = fig.add_subplot()
         vals = [w.weight for w in weights]
@@ -812,7 +777,7 @@ def _lime(c: _Ctx) -> None:
         ax.tick_params(axis="y", labelsize=6.5)
         ax.tick_params(axis="x", labelsize=6)
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel("Effect on the chance of being in this segment", fontsize=6.5)
+        ax.set_xlabel("Effect on the chance of this segment", fontsize=6.5)
         fig.suptitle(
             f"Why customer {_short(ex.customer_id, 12)} is in this segment (LIME)",
             x=0.02,

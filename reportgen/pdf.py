@@ -7,8 +7,10 @@ and logging each refusal.
 
 from __future__ import annotations
 
+import copy
 import logging
 import mimetypes
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -61,31 +63,44 @@ def page_of(document: Document, anchor: str) -> int | None:
     return None
 
 
-def write_pdf(document: Document, target: Path) -> None:
-    document.write_pdf(target)
+def write_pdfs(document: Document, report: Path, pages: dict[Path, tuple[int, str]]) -> None:
+    """Write the report and its one-page extracts (target -> (page index, title)).
 
-
-def extract_pages(pdf_file: Path, pages: dict[Path, tuple[int, str]]) -> None:
-    """Copy single pages of a written PDF into their own files: target -> (index, title).
-
-    The pages are taken from the rendered document, not laid out or drawn again.
+    The extracts are copies of pages already laid out for the report (not rendered again).
+    Where the OS can fork, a child process writes them while this process writes the report,
+    so the two jobs use both cores; any failure in the child is raised here.
     """
-    from pypdf import PdfReader, PdfWriter
+    if not pages or not hasattr(os, "fork") or os.environ.get("REPORTGEN_NO_FORK") == "1":
+        document.write_pdf(report)
+        _write_pages(document, pages)
+        return
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: the persona pages
+        os.close(read_fd)
+        code, message = 0, b""
+        try:
+            _write_pages(document, pages)
+        except BaseException as exc:  # report every failure to the parent
+            code, message = 1, f"{type(exc).__name__}: {exc}".encode()[:2000]
+        finally:
+            os.write(write_fd, message)
+            os.close(write_fd)
+            os._exit(code)
+    os.close(write_fd)
+    try:
+        document.write_pdf(report)
+    finally:
+        with os.fdopen(read_fd, "rb") as pipe:
+            message = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"writing the one-page persona PDFs failed: {message.decode()}")
 
-    reader = PdfReader(pdf_file)
-    info = reader.metadata or {}
+
+def _write_pages(document: Document, pages: dict[Path, tuple[int, str]]) -> None:
     for target, (index, title) in pages.items():
-        writer = PdfWriter()
-        writer.add_page(reader.pages[index])
-        writer.add_metadata(
-            {
-                "/Title": title,
-                "/Author": str(info.get("/Author", "")),
-                "/Subject": str(info.get("/Subject", "")),
-                "/Creator": str(info.get("/Creator", "")),
-                "/Producer": str(info.get("/Producer", "")),
-                "/CreationDate": str(info.get("/CreationDate", "")),
-            }
-        )
-        with open(target, "wb") as handle:
-            writer.write(handle)
+        single = document.copy([document.pages[index]])
+        single.metadata = copy.copy(document.metadata)
+        single.metadata.title = title
+        single.write_pdf(target)

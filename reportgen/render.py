@@ -75,7 +75,7 @@ def render_from(
     progress: Progress | None = None,
 ) -> RenderResult:
     """Re-render the HTML and PDF of a finished run folder from its saved result."""
-    from .charts import read_chart_index
+    from .figures import read_chart_index
     from .result import read_files
 
     say = progress or (lambda _m: None)
@@ -144,6 +144,7 @@ def _documents(
         data_uri(brand.logo) if brand.logo else None,
     )
     context["css"] = _css(brand, config.report.paper)
+    context["screen_css"] = _screen_css()
     context["compact"] = set()
     html = _render_html(context, templates)
     timings["html"] = round(time.perf_counter() - start, 3)
@@ -162,7 +163,6 @@ def _documents(
     timings["layout"] = round(time.perf_counter() - start, 3)
 
     start = time.perf_counter()
-    pdf.write_pdf(document, stage.dir / "report.pdf")
     persona_dir = stage.dir / PERSONA_DIR
     persona_dir.mkdir()
     personas, pages = {}, {}
@@ -173,7 +173,7 @@ def _documents(
         target = persona_dir / f"{seg.slug}.pdf"
         pages[target] = (index, f"{seg.name} — {config.report.title}")
         personas[seg.slug] = stage.folder / PERSONA_DIR / target.name
-    pdf.extract_pages(stage.dir / "report.pdf", pages)
+    pdf.write_pdfs(document, stage.dir / "report.pdf", pages)
     timings["pdf"] = round(time.perf_counter() - start, 3)
     return RenderResult(
         html=stage.folder / "report.html",
@@ -231,6 +231,15 @@ def _css(brand: Brand, paper: str) -> Markup:
     return Markup("\n".join(parts).replace("</", "<\\/"))
 
 
+def _screen_css() -> Markup:
+    """Rules for narrow screens, in a <style media="screen"> that PDF rendering skips
+    (WeasyPrint warns about media features such as max-width it does not know)."""
+    from .assets import asset_dir
+
+    css = (asset_dir("styles") / "default" / "mobile.css").read_text(encoding="utf-8")
+    return Markup(css.replace("</", "<\\/"))
+
+
 class _Stage:
     """A hidden folder inside the run folder collecting the new outputs."""
 
@@ -253,7 +262,7 @@ class _Stage:
             os.rename(new, dest)
         for name in ("report.html", "report.pdf"):
             os.replace(self.dir / name, self.folder / name)
-        say(f"Wrote {self.folder / 'report.html'} and {self.folder / 'report.pdf'}")
+        say("Wrote report.html, report.pdf and the persona PDFs")
 
 
 class _staging:

@@ -16,8 +16,8 @@ from typing import Any
 
 from . import schema, wording
 from .brand import Brand, ink
-from .charts import ChartInfo, revenue_shares, segment_names, segment_slug
 from .features import ENGINEERED
+from .figures import ChartInfo, revenue_shares, segment_names, segment_slug
 from .result import Analysis, Kpis, Segment
 
 
@@ -98,6 +98,10 @@ def overall_kpis(segments: list[Segment]) -> dict[str, float]:
 
 
 def _acceptance(kpis: Kpis) -> float | None:
+    """Share who accepted at least one earlier campaign (else the mean per campaign)."""
+    anyone = getattr(kpis, "any_campaign_acceptance", None)
+    if anyone is not None:
+        return anyone
     values = [v for v in kpis.campaign_acceptance.values() if v is not None]
     return sum(values) / len(values) if values else None
 
@@ -147,7 +151,9 @@ def kpi_rows(kpis: Kpis, avg: dict[str, float]) -> list[KpiRow]:
             wording.percent(acc, 1),
             wording.percent(avg.get("campaign_acceptance"), 1),
             _ratio(acc, avg.get("campaign_acceptance")),
-            "average of campaigns 1–5",
+            "at least one of campaigns 1–5"
+            if getattr(kpis, "any_campaign_acceptance", None) is not None
+            else "average of campaigns 1–5",
         ),
         KpiRow(
             "Retention risk",
@@ -242,12 +248,17 @@ def headline(analysis: Analysis, views: list[SegmentView]) -> list[tuple[str, st
         (wording.number(s.data_quality.rows_in), "customers analysed", _period_note(s.run.period)),
         (str(s.model.k), "segments", f"silhouette {s.model.metrics.get('silhouette', 0):.2f}"),
     ]
-    if "TotalSpend" in cust:
-        out.append((wording.compact(float(cust["TotalSpend"].sum())), "total spend", "2 years"))
-    if "Response" in cust:
-        out.append(
-            (wording.percent(float(cust["Response"].mean()), 1), "responded", "last campaign")
-        )
+    kpis = [seg.kpis for seg in s.segments if seg.kpis is not None]
+    if kpis and len(kpis) == len(s.segments):
+        spend = sum(k.avg_spend * k.size for k in kpis)
+        response = sum(k.response_rate * k.size for k in kpis) / max(sum(k.size for k in kpis), 1)
+    else:
+        spend = float(cust["TotalSpend"].sum()) if "TotalSpend" in cust else None
+        response = float(cust["Response"].mean()) if "Response" in cust else None
+    if spend is not None:
+        out.append((wording.compact(spend), "total spend", "2 years"))
+    if response is not None:
+        out.append((wording.percent(response, 1), "responded", "last campaign"))
     if views:
         top = max(views, key=lambda v: v.revenue_share)
         out.append(
@@ -321,8 +332,19 @@ def samples(analysis: Analysis) -> list[str]:
     """Which figures come from samples, in words."""
     s = analysis.summary
     out = [note for note in s.model.samples.values() if note]
-    if s.explanations is not None:
-        out += [n for n in s.explanations.notes if n]
+    shap = getattr(s.explanations, "shap", None) or {}
+    sample, explained = shap.get("chart_sample"), shap.get("rows_explained")
+    if sample and explained and sample < explained:
+        out.append(
+            f"SHAP summary charts drawn for a sample of {sample:,} of the {explained:,} "
+            "explained customers (stratified by segment); segment drivers use all of them."
+        )
+    lime = getattr(s.explanations, "lime", None) or {}
+    if lime.get("examples_per_segment"):
+        out.append(
+            f"LIME explains {lime['examples_per_segment']} representative customers per "
+            "segment (those nearest its centre); the persona pages show the first."
+        )
     return out
 
 

@@ -44,7 +44,10 @@ def environment(user_dir: str | Path | None = None) -> Environment:
     dirs = template_dirs(user_dir)
     default = FileSystemLoader(str(dirs[-1]))
     loader = ChoiceLoader(
-        [FileSystemLoader([str(d) for d in dirs]), PrefixLoader({"default": default})]
+        [
+            FileSystemLoader([str(d) for d in dirs]),
+            PrefixLoader({"default": default}, delimiter=":"),
+        ]
     )
     env = Environment(
         loader=loader,

@@ -1,0 +1,426 @@
+"""The HTML and PDF report: structure, outline, persona pages, brands, templates, render --from.
+
+Two full runs are rendered once per session (see report_runs.py): the bundled synthetic sample
+(always) and the real file from ../shared (skipped when absent). Structural checks parse the
+HTML with BeautifulSoup and read the PDF's text, outline and metadata with pypdf; pages are
+rasterised with pdftoppm to check none is blank.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+
+import pytest
+import report_runs
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from reportgen.cli import cli
+from reportgen.errors import InputError
+
+SECTIONS = [
+    "Executive summary",
+    "Segment personas",
+    "The segments compared",
+    "What decides the segments",
+    "Methodology",
+    "Appendix",
+]
+GLOBAL_CHARTS = [
+    "elbow",
+    "silhouette_k",
+    "silhouette",
+    "pca",
+    "tsne",
+    "heatmap",
+    "boxplots",
+    "sizes",
+    "kpis",
+    "shap_bar",
+    "shap_beeswarm",
+]
+
+
+@pytest.fixture(scope="module", params=["sample", "real"])
+def run(request) -> report_runs.Run:
+    return report_runs.rendered(request.param)
+
+
+def _outline_titles(reader: PdfReader) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+
+    def walk(items, depth):
+        for item in items:
+            if isinstance(item, list):
+                walk(item, depth + 1)
+            else:
+                out.append((depth, item.title))
+
+    walk(reader.outline, 1)
+    return out
+
+
+def _text(reader: PdfReader) -> str:
+    return "\n".join(page.extract_text() or "" for page in reader.pages)
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def test_html_is_self_contained(run):
+    html = (run.folder / "report.html").read_text(encoding="utf-8")
+    soup = BeautifulSoup(html, "html.parser")
+    assert len(html.encode()) < 5_000_000, "report.html should stay a few MB at most"
+    imgs = soup.find_all("img")
+    assert len(imgs) >= len(GLOBAL_CHARTS) + 2 * run.analysis.summary.model.k
+    for tag in soup.find_all(src=True):
+        assert tag["src"].startswith("data:"), tag["src"][:80]
+    for tag in soup.find_all(href=True):
+        assert tag["href"].startswith("#"), tag["href"]
+    assert not soup.find_all("script")
+    assert not soup.find_all("link")
+    assert not soup.find_all(["iframe", "object", "embed"])
+    css = " ".join(s.get_text() for s in soup.find_all("style"))
+    assert "url(" not in css.replace("url(#", "")
+    assert "@import" not in css
+    assert not re.search(r"https?://", css)
+
+
+def test_html_has_every_chart_with_alt_text(run):
+    soup = BeautifulSoup((run.folder / "report.html").read_text(encoding="utf-8"), "html.parser")
+    index = report_runs_index(run)
+    assert set(GLOBAL_CHARTS) <= set(index)
+    for name, info in index.items():
+        figure = soup.find(id=f"fig-{name}")
+        assert figure is not None, f"chart {name} missing from report.html"
+        img = figure.find("img")
+        assert img["alt"] == info.alt and len(info.alt) > 40
+        assert img["src"].startswith("data:image/svg+xml;base64,")
+
+
+def test_html_toc_links_every_persona_and_section(run):
+    soup = BeautifulSoup((run.folder / "report.html").read_text(encoding="utf-8"), "html.parser")
+    toc = soup.find("nav", class_="toc")
+    links = {a["href"]: a.get_text(strip=True) for a in toc.find_all("a")}
+    for target in links:
+        assert soup.find(id=target[1:]) is not None, f"TOC link {target} has no target"
+    for name in run.names:
+        assert name in links.values()
+    for section in SECTIONS:
+        assert section in links.values()
+    personas = soup.find_all("article", class_="persona")
+    assert [a.find("h2").get_text(strip=True) for a in personas] == [
+        s.persona.name for s in sorted(run.analysis.summary.segments, key=lambda s: s.id)
+    ]
+
+
+def test_html_reads_on_a_phone(run):
+    soup = BeautifulSoup((run.folder / "report.html").read_text(encoding="utf-8"), "html.parser")
+    viewport = soup.find("meta", attrs={"name": "viewport"})
+    assert viewport and "width=device-width" in viewport["content"]
+    screen = soup.find("style", attrs={"media": "screen"})
+    assert screen is not None and "@media (max-width" in screen.get_text()
+
+
+def report_runs_index(run):
+    from reportgen.figures import read_chart_index
+
+    saved = read_chart_index(run.folder)
+    assert saved is not None
+    return saved[1]
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def test_pdf_pages_text_and_outline(run):
+    reader = PdfReader(run.folder / "report.pdf")
+    k = run.analysis.summary.model.k
+    assert 4 + k <= len(reader.pages) <= 30
+    text = _flat(_text(reader))
+    for name in run.names:
+        assert name in text
+    titles = _outline_titles(reader)
+    top = [t for depth, t in titles if depth == 1]
+    assert top[: len(SECTIONS)] == SECTIONS
+    second = [t for depth, t in titles if depth == 2]
+    for name in run.names:
+        assert name in second
+    assert {"Data quality", "Glossary", "Data dictionary"} <= set(second)
+
+
+def test_pdf_toc_has_page_numbers_and_running_header_footer(run):
+    reader = PdfReader(run.folder / "report.pdf")
+    n = len(reader.pages)
+    toc = _flat(reader.pages[1].extract_text())
+    assert "Contents" in toc
+    # each TOC line ends with the page number of its target (leader dots in between)
+    first = run.analysis.summary.segments[0]
+    persona_page = _page_of(reader, f"Segment {first.id} · {first.size:,} customers")
+    assert re.search(re.escape(first.persona.name) + r"[ .]*" + str(persona_page + 1), toc)
+    for i in (2, n - 1):
+        page = _flat(reader.pages[i].extract_text())
+        assert f"Page {i + 1} of {n}" in page
+        assert "Confidential" in page  # the default brand's footer
+        assert "Customer segment report" in page  # running header
+
+
+def _page_of(reader: PdfReader, needle: str) -> int:
+    for i, page in enumerate(reader.pages):
+        if needle in _flat(page.extract_text()):
+            return i
+    raise AssertionError(f"{needle} on no page")
+
+
+def test_pdf_metadata_and_embedded_fonts(run):
+    reader = PdfReader(run.folder / "report.pdf")
+    meta = reader.metadata
+    assert meta.title.startswith("Customer segment report")
+    assert meta.author == run.config.report.author
+    assert meta.subject == run.config.report.subject
+    assert meta.get("/CreationDate", "").startswith("D:20")
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842)  # A4
+    fonts = _fonts(reader)
+    assert fonts, "no fonts found"
+    assert all(embedded for _, embedded in fonts), fonts
+
+
+def _fonts(reader: PdfReader) -> list[tuple[str, bool]]:
+    out = []
+    for page in reader.pages[:4]:
+        resources = page.get("/Resources") or {}
+        for font in (resources.get("/Font") or {}).values():
+            font = font.get_object()
+            desc = font.get("/FontDescriptor")
+            if desc is None and "/DescendantFonts" in font:
+                desc = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+            desc = desc.get_object() if desc is not None else {}
+            embedded = any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+            out.append((str(font.get("/BaseFont")), embedded))
+    return out
+
+
+def test_persona_pdfs_are_single_pages_of_the_report(run):
+    k = run.analysis.summary.model.k
+    files = sorted((run.folder / "personas").glob("*.pdf"))
+    assert len(files) == k
+    report = PdfReader(run.folder / "report.pdf")
+    for segment in run.analysis.summary.segments:
+        from reportgen.figures import segment_slug
+
+        path = run.folder / "personas" / f"{segment_slug(segment)}.pdf"
+        reader = PdfReader(path)
+        assert len(reader.pages) == 1
+        text = _flat(reader.pages[0].extract_text())
+        assert segment.persona.name in text
+        assert "Recommended campaigns" in text
+        assert reader.metadata.title.startswith(segment.persona.name)
+        # the same page as in the report (same running footer page number)
+        number = re.search(r"Page (\d+) of (\d+)", text)
+        assert number and int(number.group(2)) == len(report.pages)
+        page = _flat(report.pages[int(number.group(1)) - 1].extract_text())
+        assert segment.persona.name in page
+
+
+def test_every_page_has_ink(run):
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) not installed")
+    from PIL import Image
+
+    out = report_runs.tmp_dir(f"png-{run.name}")
+    subprocess.run(
+        ["pdftoppm", "-r", "24", "-gray", str(run.folder / "report.pdf"), str(out / "p")],
+        check=True,
+    )
+    pages = sorted(out.glob("p-*.pgm"))
+    assert len(pages) == len(PdfReader(run.folder / "report.pdf").pages)
+    for path in pages:
+        with Image.open(path) as image:
+            pixels = image.tobytes()
+        ink = sum(1 for v in pixels if v < 200) / len(pixels)
+        assert ink > 0.01, f"{path.name} looks blank ({ink:.2%} ink)"
+
+
+def test_no_weasyprint_warnings_or_refused_urls(run):
+    assert run.warnings == []
+
+
+def test_all_charts_appear_in_the_pdf(run):
+    """Figure captions name each chart; persona charts carry their own SVG titles."""
+    text = _flat(_text(PdfReader(run.folder / "report.pdf")))
+    index = report_runs_index(run)
+    for name, info in index.items():
+        if name.startswith(("drivers_", "lime_")):
+            continue
+        assert info.title in text, f"chart {name} ({info.title}) not in the PDF"
+    k = run.analysis.summary.model.k
+    assert text.count("Drivers (SHAP)") >= k
+    assert text.count("(LIME)") >= k
+
+
+def test_executive_summary_is_one_page(run):
+    reader = PdfReader(run.folder / "report.pdf")
+    texts = [_flat(p.extract_text()) for p in reader.pages]
+    start = next(i for i, t in enumerate(texts) if "Segments at a glance" in t)
+    assert "Executive summary" in texts[start]
+    # the page after the summary is the first persona page
+    first = sorted(run.analysis.summary.segments, key=lambda s: s.id)[0]
+    assert f"Segment {first.id} · {first.size:,} customers" in texts[start + 1]
+    assert "Segments at a glance" not in texts[start + 1]
+
+
+# --------------------------------------------------------------------------- re-render
+
+
+@pytest.fixture(scope="module")
+def rerendered():
+    """The sample run re-rendered through the CLI with the second brand, a block override
+    and Letter paper (one render for all the checks below)."""
+    base = report_runs.rendered("sample")
+    folder = report_runs.copy_run(base, "rerender")
+    templates = report_runs.tmp_dir("override-templates")
+    (templates / "report.html").write_text(
+        '{% extends "default:report.html" %}\n'
+        "{% block executive_summary %}\n"
+        '<section class="section" id="executive-summary"><h1>Executive summary</h1>'
+        "<p>OVERRIDE-MARKER {{ segments | length }} segments</p></section>\n"
+        "{% endblock %}\n",
+        encoding="utf-8",
+    )
+    slug = base.analysis.summary.segments[0].persona.slug
+    (templates / f"persona-{slug}.html").write_text(
+        '{% include "default:persona.html" %}<p>ONE-PERSONA-MARKER {{ seg.name }}</p>\n',
+        encoding="utf-8",
+    )
+    config = report_runs.tmp_dir("rerender-config") / "reportgen.toml"
+    config.write_text('[report]\npaper = "Letter"\n', encoding="utf-8")
+    before = (folder / "report.html").read_text(encoding="utf-8")
+    with report_runs.capture_warnings() as records:
+        result = CliRunner().invoke(
+            cli,
+            [
+                "render",
+                "--from",
+                str(folder),
+                "--brand",
+                "northwind",
+                "--templates",
+                str(templates),
+                "--config",
+                str(config),
+                "-q",
+            ],
+        )
+    return folder, result, before, [r.getMessage() for r in records], base
+
+
+def test_render_from_cli_succeeds(rerendered):
+    folder, result, _before, warnings, _base = rerendered
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("report.pdf")
+    assert warnings == []
+    assert not list(folder.glob(".render-*")), "staging folder left behind"
+
+
+def test_second_brand_changes_name_logo_and_colours(rerendered):
+    folder, _result, before, _w, base = rerendered
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Reportgen Analytics" in before and "Reportgen Analytics" not in html
+    assert "Northwind Traders" in html
+    assert "--brand-primary: #2e6b4f" in html and "--brand-primary: #1f4e79" in before
+    soup, old = BeautifulSoup(html, "html.parser"), BeautifulSoup(before, "html.parser")
+    assert soup.find("img", class_="logo")["src"] != old.find("img", class_="logo")["src"]
+    # charts are redrawn in the new brand's palette
+    assert "#2e6b4f" in (folder / "charts" / "sizes.svg").read_text(encoding="utf-8")
+    assert "#1f4e79" in (base.folder / "charts" / "sizes.svg").read_text(encoding="utf-8")
+    text = _flat(_text(PdfReader(folder / "report.pdf")))
+    assert "Northwind Traders" in text and "Reportgen Analytics" not in text
+    old_text = _flat(_text(PdfReader(base.folder / "report.pdf")))
+    assert "Reportgen Analytics" in old_text
+
+
+def test_second_brand_colours_reach_the_pdf_pixels(rerendered):
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) not installed")
+    folder, _result, _before, _w, base = rerendered
+
+    def cover_colours(pdf):
+        png = subprocess.run(
+            ["pdftoppm", "-r", "30", "-f", "1", "-l", "1", "-png", str(pdf)],
+            check=True,
+            capture_output=True,
+        ).stdout
+        from PIL import Image
+
+        with Image.open(io.BytesIO(png)) as image:
+            return {c for _n, c in image.convert("RGB").getcolors(1_000_000)}
+
+    def near(colours, hex_colour, tol=12):
+        target = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+        return any(all(abs(a - b) <= tol for a, b in zip(c, target, strict=True)) for c in colours)
+
+    new = cover_colours(folder / "report.pdf")
+    old = cover_colours(base.folder / "report.pdf")
+    assert near(new, "#2e6b4f") and not near(new, "#1f4e79")
+    assert near(old, "#1f4e79") and not near(old, "#2e6b4f")
+
+
+def test_template_override_replaces_one_block(rerendered):
+    folder, _result, _before, _w, base = rerendered
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    k = base.analysis.summary.model.k
+    assert f"OVERRIDE-MARKER {k} segments" in html
+    assert "Segments at a glance" not in html  # the replaced block
+    soup = BeautifulSoup(html, "html.parser")
+    assert len(soup.find_all("article", class_="persona")) == k  # the rest is intact
+    first = base.analysis.summary.segments[0].persona.name
+    assert html.count("ONE-PERSONA-MARKER") == 1 and f"ONE-PERSONA-MARKER {first}" in html
+    text = _flat(_text(PdfReader(folder / "report.pdf")))
+    assert "OVERRIDE-MARKER" in text
+
+
+def test_letter_paper_from_config(rerendered):
+    folder = rerendered[0]
+    box = PdfReader(folder / "report.pdf").pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+
+
+def test_failed_render_keeps_the_old_report():
+    from reportgen.config import load_config
+    from reportgen.render import render_from
+
+    base = report_runs.rendered("sample")
+    folder = report_runs.copy_run(base, "failing-render")
+    before = {p: p.read_bytes() for p in [folder / "report.html", folder / "report.pdf"]}
+    broken = report_runs.tmp_dir("broken-templates")
+    (broken / "report.html").write_text("{% block oops %}", encoding="utf-8")
+    with pytest.raises(InputError, match="--templates"):
+        render_from(folder, load_config(), templates=broken)
+    for path, data in before.items():
+        assert path.read_bytes() == data
+    assert not list(folder.glob(".render-*"))
+    assert len(list((folder / "personas").glob("*.pdf"))) == base.analysis.summary.model.k
+
+
+def test_render_from_a_folder_without_a_run_exits_2(tmp_path):
+    result = CliRunner().invoke(cli, ["render", "--from", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no summary.json" in result.output
+
+
+def test_unknown_brand_exits_2():
+    base = report_runs.rendered("sample")
+    result = CliRunner().invoke(
+        cli, ["render", "--from", str(base.folder), "--brand", "no-such-brand"]
+    )
+    assert result.exit_code == 2
+    assert "default" in result.output and "northwind" in result.output
