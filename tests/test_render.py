@@ -424,3 +424,41 @@ def test_unknown_brand_exits_2():
     )
     assert result.exit_code == 2
     assert "default" in result.output and "northwind" in result.output
+
+
+def test_changes_block_in_the_executive_summary():
+    """With `summary.changes` (monthly operations) the summary shows what changed; the block
+    lives in its own template and stays on the summary page."""
+    from fake_changes import fake_changes
+
+    from reportgen.brand import load_brand
+    from reportgen.config import load_config
+    from reportgen.figures import read_chart_index
+    from reportgen.render import _css, _render_html, _screen_css
+    from reportgen.report_context import build_context
+
+    base = report_runs.rendered("sample")
+    analysis = base.analysis
+    summary = analysis.summary.model_copy(deep=True)
+    summary.changes = fake_changes(analysis)
+    changed = type(analysis)(summary, analysis.customers, analysis.arrays, analysis.model)
+    brand = load_brand("default")
+    palette, charts = read_chart_index(base.folder)
+    config = load_config()
+    context = build_context(changed, charts, base.folder, brand, palette, config.report, None)
+    context.update(css=_css(brand, "A4"), screen_css=_screen_css(), compact=set())
+    soup = BeautifulSoup(_render_html(context, None), "html.parser")
+    block = soup.find(id="changes")
+    assert block is not None
+    assert block.find_parent("section")["id"] == "executive-summary"
+    text = _flat(block.get_text(" "))
+    assert "Changes since 2024-05" in text
+    assert summary.changes.highlights[0] in text
+    rows = block.find("tbody").find_all("tr")
+    assert len(rows) == len(summary.segments)
+    first = summary.changes.segments[0]
+    assert f"{first.size_change:+d}" in _flat(rows[0].get_text(" "))
+    # without changes there is no block
+    context = build_context(analysis, charts, base.folder, brand, palette, config.report, None)
+    context.update(css=_css(brand, "A4"), screen_css=_screen_css(), compact=set())
+    assert BeautifulSoup(_render_html(context, None), "html.parser").find(id="changes") is None

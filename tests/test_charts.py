@@ -1,0 +1,133 @@
+"""Charts: every chart present, titled and described, one colour per segment, small,
+reproducible SVG; no global matplotlib state, no pyplot, no model fitting."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import matplotlib
+import pytest
+import report_runs
+
+from reportgen.brand import ink, load_brand, segment_palette
+from reportgen.charts import make_charts
+from reportgen.figures import read_chart_index, segment_slug
+
+SCATTERS = ["pca", "tsne", "shap_beeswarm"]
+VECTOR = ["elbow", "silhouette_k", "sizes", "kpis", "boxplots", "heatmap", "shap_bar"]
+
+
+@pytest.fixture(scope="module")
+def drawn():
+    analysis = report_runs.analysed(report_runs.data_file("sample"))
+    palette = load_brand("default").palette(len(analysis.summary.segments))
+    before = dict(matplotlib.rcParams)
+    first = report_runs.tmp_dir("charts-a")
+    second = report_runs.tmp_dir("charts-b")
+    charts = make_charts(analysis, first, palette)
+    after = dict(matplotlib.rcParams)
+    make_charts(analysis, second, palette)
+    return analysis, palette, charts, first, second, before, after
+
+
+def test_every_chart_is_drawn(drawn):
+    analysis, _palette, charts, *_ = drawn
+    slugs = [segment_slug(s) for s in analysis.summary.segments]
+    expected = set(SCATTERS + VECTOR + ["silhouette"])
+    expected |= {f"drivers_{s}" for s in slugs} | {f"lime_{s}" for s in slugs}
+    assert set(charts) == expected
+    for info in charts.values():
+        assert info.title and len(info.alt) > 40
+        assert info.file == f"charts/{info.name}.svg"
+
+
+def test_svgs_are_valid_small_and_dateless(drawn):
+    _a, _p, charts, first, *_ = drawn
+    for info in charts.values():
+        body = (first / info.file).read_bytes()
+        ET.fromstring(body)  # well-formed XML
+        assert b"<dc:date>" not in body
+        assert len(body) < 400_000, f"{info.name} is {len(body):,} bytes"
+
+
+def test_charts_are_reproducible(drawn):
+    _a, _p, charts, first, second, *_ = drawn
+    for info in charts.values():
+        assert (first / info.file).read_bytes() == (second / info.file).read_bytes(), info.name
+
+
+def test_scatter_points_are_rasterised_and_lines_bars_are_vector(drawn):
+    _a, _p, _c, first, *_ = drawn
+    for name in SCATTERS:
+        body = (first / "charts" / f"{name}.svg").read_text(encoding="utf-8")
+        assert body.count("<image") >= 1, name
+        # thousands of points would be thousands of paths/uses
+        assert body.count("<use") < 200 and body.count("<path") < 300, name
+    for name in VECTOR:
+        body = (first / "charts" / f"{name}.svg").read_text(encoding="utf-8")
+        if name != "heatmap":  # the heat map's cells are one small image
+            assert "<image" not in body, name
+        assert body.count("<text") >= 5, f"{name}: titles and labels should be text"
+
+
+def test_one_colour_per_segment_everywhere(drawn):
+    analysis, palette, _c, first, *_ = drawn
+    segments = sorted(analysis.summary.segments, key=lambda s: s.id)
+    assert len(set(palette)) == len(segments)
+    for name in ("sizes", "kpis", "boxplots"):
+        body = (first / "charts" / f"{name}.svg").read_text(encoding="utf-8").lower()
+        for colour in palette:
+            assert colour.lower() in body, f"{colour} missing in {name}"
+    for colour, segment in zip(palette, segments, strict=True):
+        body = (first / "charts" / f"drivers_{segment_slug(segment)}.svg").read_text()
+        fills = set(re.findall(r"fill: (#[0-9a-f]{6})", body.lower()))
+        assert colour.lower() in fills
+        assert not (fills & {c.lower() for c in palette if c != colour}), segment.id
+
+
+def test_global_matplotlib_state_is_untouched(drawn):
+    *_rest, before, after = drawn
+    assert before == after
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_chart_module_needs_no_pyplot_and_fits_nothing():
+    code = (
+        "import sys, reportgen.charts, reportgen.render; "
+        "print('matplotlib.pyplot' in sys.modules, 'sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_chart_index_round_trips(drawn):
+    _a, palette, charts, first, *_ = drawn
+    saved = read_chart_index(first)
+    assert saved == (palette, charts)
+    (first / charts["pca"].file).unlink()
+    assert read_chart_index(first) is None  # a missing file means: draw again
+
+
+def test_palette_is_distinct_and_brand_led():
+    for n in range(1, 13):
+        colours = segment_palette("#1f4e79", "#e07b39", n)
+        assert len(colours) == n and len(set(colours)) == n
+    assert segment_palette("#1f4e79", "#e07b39", 3)[:2] == ["#1f4e79", "#e07b39"]
+    northwind = load_brand("northwind").palette(5)
+    assert northwind[:2] == ["#2e6b4f", "#c9a227"]
+    assert segment_palette("#000000", "#ffffff", 3, ["#111111", "#222222"]) == [
+        "#111111",
+        "#222222",
+        "#0d0d0d",
+    ]
+
+
+def test_ink_darkens_light_colours_for_text():
+    assert ink("#1f4e79") == "#1f4e79"  # dark enough already
+    light = ink("#edc948")
+    assert light != "#edc948"
+    r, g, b = (int(light[i : i + 2], 16) for i in (1, 3, 5))
+    assert max(r, g, b) < 0xED
