@@ -54,6 +54,9 @@ RC = {
     "grid.linewidth": 0.6,
     "xtick.color": "#444444",
     "ytick.color": "#444444",
+    # no tick marks (grid lines guide the eye): each mark is an SVG node WeasyPrint must draw
+    "xtick.bottom": False,
+    "ytick.left": False,
     "xtick.labelsize": 7,
     "ytick.labelsize": 7,
     "legend.fontsize": 7,
@@ -244,8 +247,9 @@ def _silhouette_plot(c: _Ctx) -> None:
         vals = np.sort(data.loc[data["segment"] == s.id, "silhouette"].to_numpy())
         if len(vals) == 0:
             continue
-        ys = np.arange(y0, y0 + len(vals))
-        ax.fill_betweenx(ys, 0, vals, color=c.colour[s.id], linewidth=0)
+        # a sorted curve needs no more than ~150 points to look the same: keeps the SVG light
+        pick = np.unique(np.linspace(0, len(vals) - 1, min(len(vals), 150)).round().astype(int))
+        ax.fill_betweenx(y0 + pick, 0, vals[pick], color=c.colour[s.id], linewidth=0)
         ticks.append(y0 + len(vals) / 2)
         tick_labels.append(c.names[s.id])
         y0 += len(vals) + gap
@@ -454,23 +458,11 @@ def _boxplots(c: _Ctx) -> None:
     axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, f in zip(axes.flat, feats, strict=False):
         data = [rows.loc[rows["segment"] == i, f].dropna().to_numpy() for i in ids]
-        parts = ax.boxplot(
-            data,
-            positions=range(len(ids)),
-            widths=0.6,
-            showfliers=False,
-            patch_artist=True,
-            medianprops={"color": "#222222", "linewidth": 1},
-            whiskerprops={"color": "#777777"},
-            capprops={"color": "#777777"},
-        )
-        for box, i in zip(parts["boxes"], ids, strict=True):
-            box.set_facecolor(c.colour[i])
-            box.set_edgecolor(c.colour[i])
-            box.set_alpha(0.85)
+        _boxes(ax, data, [c.colour[i] for i in ids])
         ax.set_xticks(range(len(ids)), [str(i) for i in ids])
         ax.set_title(_wrap(wording.axis_label(f), 26), fontsize=7)
         ax.tick_params(labelsize=6.5)
+        ax.tick_params(axis="x", length=0)
         ax.grid(axis="x", visible=False)
         if f in ("WebShare", "CatalogShare", "StoreShare", "DealsShare"):
             ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
@@ -493,6 +485,44 @@ def _boxplots(c: _Ctx) -> None:
         "(box = middle half of customers, line = median, whiskers = 1.5 × IQR; "
         "outliers not drawn).",
     )
+
+
+def _boxes(ax, data: list[np.ndarray], colours: list[str], width: float = 0.6) -> None:
+    """Box plots drawn as few SVG paths: one rectangle per box, and all whiskers, caps and
+    medians as two compound paths (matplotlib's boxplot makes ~6 clipped paths per box).
+    Box = quartiles, line = median, whiskers = furthest values within 1.5 × IQR."""
+    from matplotlib.patches import PathPatch, Rectangle
+    from matplotlib.path import Path as MplPath
+
+    whiskers, medians = [], []
+    for x, values in enumerate(data):
+        if len(values) == 0:
+            continue
+        q1, med, q3 = np.percentile(values, [25, 50, 75])
+        iqr = q3 - q1
+        low = values[values >= q1 - 1.5 * iqr].min()
+        high = values[values <= q3 + 1.5 * iqr].max()
+        ax.add_patch(
+            Rectangle(
+                (x - width / 2, q1),
+                width,
+                max(q3 - q1, 1e-9),
+                facecolor=colours[x],
+                edgecolor=colours[x],
+                alpha=0.85,
+            )
+        )
+        h = width / 4
+        whiskers += [(x, q1), (x, low), (x - h, low), (x + h, low)]
+        whiskers += [(x, q3), (x, high), (x - h, high), (x + h, high)]
+        medians += [(x - width / 2, med), (x + width / 2, med)]
+    for points, colour, line in ((whiskers, "#777777", 0.9), (medians, "#222222", 1.1)):
+        if points:
+            codes = [MplPath.MOVETO, MplPath.LINETO] * (len(points) // 2)
+            path = MplPath(points, codes)
+            ax.add_patch(PathPatch(path, fill=False, edgecolor=colour, linewidth=line))
+    ax.set_xlim(-0.6, len(data) - 0.4)
+    ax.autoscale_view(scalex=False)
 
 
 # --------------------------------------------------------------------------- value
@@ -562,8 +592,9 @@ def _kpis(c: _Ctx) -> None:
         if key == "avg_spend" and "TotalSpend" in overall:
             avg = overall["TotalSpend"]
         ax.axvline(avg, color="#333333", linestyle="--", linewidth=0.9)
+        small = pct and max(vals) < 0.1
         for yi, v in zip(y, vals, strict=True):
-            txt = f"{v:.0%}" if pct else wording.compact(v)
+            txt = (f"{v:.1%}" if small else f"{v:.0%}") if pct else wording.compact(v)
             ax.text(v, yi, f" {txt}", va="center", fontsize=6)
         ax.set_title(title, fontsize=7.5)
         ax.set_xlabel(f"{unit} (dashed line = average)", fontsize=6.5)

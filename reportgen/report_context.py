@@ -316,6 +316,16 @@ def to_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
+def halves(text: str) -> list[str]:
+    """Split TOML text in two at the section header nearest its middle (for two columns)."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("[") and i > 0]
+    if not starts:
+        return [text]
+    cut = min(starts, key=lambda i: abs(i - len(lines) / 2))
+    return ["\n".join(lines[:cut]).strip() + "\n", "\n".join(lines[cut:]).strip() + "\n"]
+
+
 def _is_table(v: Any) -> bool:
     return (
         isinstance(v, dict)
@@ -374,6 +384,7 @@ def build_context(
         "overall_kpis": overall_kpis(list(s.segments)),
         "dictionary": data_dictionary(analysis),
         "config_toml": to_toml(s.run.config),
+        "config_toml_columns": halves(to_toml(s.run.config)),
         "samples": samples(analysis),
         "features": [(f, wording.label(f), wording.meaning(f)) for f in s.model.features],
         "brand": brand,
