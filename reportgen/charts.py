@@ -755,7 +755,7 @@ def _drivers(c: _Ctx) -> None:
             for d in drivers
         ]
         fig = _figure(
-            3.2,
+            3.4,
             0.85 + 0.21 * len(drivers),
             left=_text_width(labels, 6.5),
             right=0.12,
@@ -793,7 +793,7 @@ def _lime(c: _Ctx) -> None:
             continue
         labels = [_short(w.condition or wording.label(w.feature), 30) for w in weights]
         fig = _figure(
-            3.2,
+            3.4,
             0.7 + 0.21 * len(weights),
             left=_text_width(labels, 6.5),
             right=0.12,

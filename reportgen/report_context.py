@@ -120,7 +120,7 @@ def kpi_rows(kpis: Kpis, avg: dict[str, float]) -> list[KpiRow]:
             wording.percent(kpis.revenue_share),
             wording.percent(kpis.customer_share),
             _ratio(kpis.revenue_share, kpis.customer_share),
-            "its average is the segment's share of customers",
+            "average = its share of customers",
         ),
         KpiRow(
             "Average spend (2 years)",
@@ -151,7 +151,7 @@ def kpi_rows(kpis: Kpis, avg: dict[str, float]) -> list[KpiRow]:
             wording.percent(acc, 1),
             wording.percent(avg.get("campaign_acceptance"), 1),
             _ratio(acc, avg.get("campaign_acceptance")),
-            "at least one of campaigns 1–5"
+            "≥ 1 of campaigns 1–5"
             if getattr(kpis, "any_campaign_acceptance", None) is not None
             else "average of campaigns 1–5",
         ),
@@ -160,7 +160,7 @@ def kpi_rows(kpis: Kpis, avg: dict[str, float]) -> list[KpiRow]:
             wording.percent(kpis.retention_risk),
             wording.percent(avg.get("retention_risk")),
             _ratio(kpis.retention_risk, avg.get("retention_risk")),
-            "no purchase for a while",
+            "no recent purchase",
             higher_is_worse=True,
         ),
         KpiRow(
@@ -299,17 +299,25 @@ def to_toml(data: dict[str, Any]) -> str:
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
         if isinstance(v, dict):
-            return "{ " + ", ".join(f"{_key(k)} = {value(x)}" for k, x in v.items()) + " }"
+            items = [f"{_key(k)} = {value(x)}" for k, x in v.items() if x is not None]
+            return "{ " + ", ".join(items) + " }" if items else "{}"
         return str(v)
 
     def section(prefix: str, d: dict[str, Any]) -> None:
-        simple = {k: v for k, v in d.items() if not _is_table(v)}
-        if prefix and simple:
+        def is_table(v: Any) -> bool:
+            # every top-level setting group is a [table]; deeper maps of maps too
+            nested = isinstance(v, dict) and any(isinstance(x, dict) for x in v.values())
+            return isinstance(v, dict) and (not prefix or nested)
+
+        simple = {k: v for k, v in d.items() if not is_table(v)}
+        if prefix:
             lines.append(f"\n[{prefix}]")
+            if not d:
+                lines.append("# (none)")
         for k, v in simple.items():
             lines.append(f"# {k} = (not set)" if v is None else f"{_key(k)} = {value(v)}")
         for k, v in d.items():
-            if _is_table(v):
+            if is_table(v):
                 section(f"{prefix}.{_key(k)}" if prefix else _key(k), v)
 
     section("", data)
@@ -324,14 +332,6 @@ def halves(text: str) -> list[str]:
         return [text]
     cut = min(starts, key=lambda i: abs(i - len(lines) / 2))
     return ["\n".join(lines[:cut]).strip() + "\n", "\n".join(lines[cut:]).strip() + "\n"]
-
-
-def _is_table(v: Any) -> bool:
-    return (
-        isinstance(v, dict)
-        and any(isinstance(x, dict) for x in v.values())
-        or (isinstance(v, dict) and len(v) > 3)
-    )
 
 
 def _key(k: str) -> str:

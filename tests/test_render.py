@@ -462,3 +462,19 @@ def test_changes_block_in_the_executive_summary():
     context = build_context(analysis, charts, base.folder, brand, palette, config.report, None)
     context.update(css=_css(brand, "A4"), screen_css=_screen_css(), compact=set())
     assert BeautifulSoup(_render_html(context, None), "html.parser").find(id="changes") is None
+
+
+def test_effective_configuration_in_the_appendix_is_valid_toml(run):
+    """The appendix shows the run's settings as TOML a user can paste into reportgen.toml."""
+    import tomllib
+
+    from reportgen.config import Config
+    from reportgen.report_context import halves, to_toml
+
+    text = to_toml(run.analysis.summary.run.config)
+    assert Config.model_validate(tomllib.loads(text)) == Config.model_validate(
+        run.analysis.summary.run.config
+    )
+    soup = BeautifulSoup((run.folder / "report.html").read_text(encoding="utf-8"), "html.parser")
+    shown = "".join(pre.get_text() for pre in soup.select("div.config pre"))
+    assert shown == "".join(halves(text))
