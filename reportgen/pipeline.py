@@ -251,14 +251,15 @@ def analyse(
 
     n = len(frame)
     ids = frame[schema.ID].astype(str).to_numpy()
-    overall_mean = features.loc[fit_mask].mean()
+    # Profiles, KPIs and sizes all describe the same people: every customer in the segment,
+    # including those left out of fitting, so no page shows two averages for one measure.
+    overall_mean = features.mean()
     segments = []
     for j in seg_ids.tolist():
         members = labels == j
-        fitted = members & fit_mask
         if not members.any():  # only when scoring with last month's model: listed as vanished
             continue
-        profile = features.loc[fitted if fitted.any() else members].mean()
+        profile = features.loc[members].mean()
         relative = profile / overall_mean.replace(0, np.nan)
         cats = {
             c: cleaned.loc[members, c].value_counts(normalize=True).round(4).to_dict()
