@@ -154,7 +154,7 @@ def _documents(
     fetcher = pdf.LocalFetcher([brand.folder, stage.folder, stage.dir])
     document = pdf.layout(html, stage.dir, fetcher)
     overflow = _overflowing(document, context["segments"])
-    if overflow and os.environ.get("REPORTGEN_NO_COMPACT") != "1":
+    if overflow:
         # a one-page part spilled over: lay out again with those parts in compact type
         context["compact"] = set(overflow)
         html = _render_html(context, templates)
