@@ -111,10 +111,11 @@ class _Ctx:
         self.segments = _segs(analysis)
         self.out_dir = out_dir
         ids = [s.id for s in self.segments]
-        while len(palette) < len(ids):
+        while len(palette) <= max(ids, default=0):
             palette = palette + palette
-        self.palette = palette[: len(ids)]
-        self.colour = {sid: palette[i] for i, sid in enumerate(ids)}
+        # indexed by segment id, not position: ids keep their colour across months
+        self.palette = palette
+        self.colour = {sid: palette[sid] for sid in ids}
         self.names = segment_names(analysis)
         self.charts: dict[str, ChartInfo] = {}
 

@@ -38,6 +38,12 @@ class RenderResult:
     refused: list[str]
 
 
+def _palette_size(summary) -> int:
+    """Colours are indexed by segment id, so a segment keeps its colour across months even
+    when another segment vanishes (ids can have gaps)."""
+    return max((seg.id for seg in summary.segments), default=0) + 1
+
+
 def render_run(
     analysis: Analysis,
     folder: Path,
@@ -53,7 +59,7 @@ def render_run(
     folder = Path(folder)
     the_brand = load_brand(brand or config.report.brand)
     templates = templates or config.report.templates
-    palette = the_brand.palette(len(analysis.summary.segments))
+    palette = the_brand.palette(_palette_size(analysis.summary))
     with _staging(folder) as stage:
         say("Drawing charts")
         start = time.perf_counter()
@@ -95,7 +101,7 @@ def render_from(
         ) from None
     the_brand = load_brand(brand or config.report.brand)
     templates = templates or config.report.templates
-    palette = the_brand.palette(len(analysis.summary.segments))
+    palette = the_brand.palette(_palette_size(analysis.summary))
     saved = read_chart_index(folder)
     with _staging(folder) as stage:
         if saved is not None and saved[0] == palette:

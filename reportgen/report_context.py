@@ -187,7 +187,7 @@ def segment_views(
     revenue = revenue_shares(analysis)
     avg = overall_kpis(segs)
     views, seen = [], set()
-    for i, s in enumerate(segs):
+    for s in segs:
         slug = segment_slug(s)
         while slug in seen:
             slug = f"{slug}-{s.id}"
@@ -197,8 +197,8 @@ def segment_views(
             name=names[s.id],
             slug=slug,
             anchor=f"persona-{slug}",
-            colour=palette[i % len(palette)],
-            ink=ink(palette[i % len(palette)]),
+            colour=palette[s.id % len(palette)],
+            ink=ink(palette[s.id % len(palette)]),
             size=s.size,
             share=s.share,
             revenue_share=revenue[s.id],

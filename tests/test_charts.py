@@ -131,3 +131,26 @@ def test_ink_darkens_light_colours_for_text():
     assert light != "#edc948"
     r, g, b = (int(light[i : i + 2], 16) for i in (1, 3, 5))
     assert max(r, g, b) < 0xED
+
+
+def test_colours_follow_segment_ids_not_positions():
+    """When a segment vanishes (ids 0, 2, 3, ...), the others keep the colour of their id."""
+    import copy
+
+    from reportgen.charts import _Ctx
+    from reportgen.render import _palette_size
+    from reportgen.report_context import segment_views
+
+    analysis = copy.deepcopy(report_runs.analysed(report_runs.data_file("sample")))
+    shift = {s.id: (s.id if s.id == 0 else s.id + 1) for s in analysis.summary.segments}
+    for s in analysis.summary.segments:
+        s.id = shift[s.id]
+    analysis.customers["segment"] = analysis.customers["segment"].map(shift)
+    ids = [s.id for s in analysis.summary.segments]
+    assert 1 not in ids
+    palette = load_brand("default").palette(_palette_size(analysis.summary))
+    assert len(palette) == max(ids) + 1
+    ctx = _Ctx(analysis, report_runs.tmp_dir("charts-gap"), palette)
+    assert ctx.colour == {sid: palette[sid] for sid in ids}
+    views = segment_views(analysis, {}, palette)
+    assert {v.id: v.colour for v in views} == {sid: palette[sid] for sid in ids}
