@@ -17,10 +17,19 @@ class _Output:
     """Progress and messages on stderr, respecting --quiet / --verbose."""
 
     def __init__(self, quiet: bool = False, verbose: bool = False):
+        import time
+
         self.quiet, self.verbose = quiet, verbose
+        self._clock = time.perf_counter
+        self._start = self._clock()
 
     def progress(self, message: str) -> None:
-        if not self.quiet:
+        """One line per step; with --verbose prefixed by the seconds since the start."""
+        if self.quiet:
+            return
+        if self.verbose:
+            click.echo(f"[{self._clock() - self._start:6.2f}s] {message}", err=True)
+        else:
             click.echo(f"… {message}", err=True)
 
 
@@ -73,7 +82,7 @@ def common_options(command):
             default=None,
             expose_value=False,
             callback=_store("verbose"),
-            help="More detail.",
+            help="Timed progress; a traceback with error messages.",
         ),
     ]
     for option in reversed(options):
@@ -106,6 +115,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ReportgenError as exc:
+            out = (ctx.obj or {}).get("out")
+            if out is not None and out.verbose:
+                traceback.print_exc()
             click.echo(f"reportgen: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
@@ -121,7 +133,9 @@ class _Group(click.Group):
 )
 @click.option("--seed", type=int, default=None, help="Random seed (default 42).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress messages.")
-@click.option("--verbose", "-v", is_flag=True, help="More detail; tracebacks for internal errors.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Timed progress; a traceback with error messages."
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path, seed, quiet, verbose) -> None:
     """reportgen: interpretable customer segmentation and branded segment reports."""

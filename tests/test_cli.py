@@ -1,6 +1,7 @@
 """The command line through click's CliRunner: outputs, exit codes, one-line errors, atomicity."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -135,3 +136,38 @@ def test_synth_command_is_deterministic(runner, tmp_path):
         assert result.exit_code == 0, result.output
     assert a.read_bytes() == b.read_bytes()
     assert len(pd.read_csv(a, sep="\t")) == 50
+
+
+def test_verbose_times_progress_and_quiet_silences_it(runner, small_file, tmp_path):
+    verbose = runner.invoke(
+        cli,
+        [
+            "run",
+            "--data",
+            str(small_file),
+            "--out",
+            str(tmp_path / "v"),
+            "--no-report",
+            "--no-history",
+            "-v",
+        ],
+    )
+    assert verbose.exit_code == 0, verbose.output
+    assert re.search(r"^\[ *\d+\.\d\ds\] Fitting K-Means", verbose.stderr, flags=re.M)
+    quiet = runner.invoke(
+        cli,
+        [
+            "run",
+            "--data",
+            str(small_file),
+            "--out",
+            str(tmp_path / "q"),
+            "--no-report",
+            "--no-history",
+            "-q",
+        ],
+    )
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    bad = runner.invoke(cli, ["-v", "run", "--data", str(tmp_path / "nope.csv")])
+    assert bad.exit_code == 2
+    assert "Traceback" in bad.stderr and "reportgen: error:" in bad.stderr
