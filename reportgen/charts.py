@@ -116,7 +116,7 @@ class _Ctx:
         # indexed by segment id, not position: ids keep their colour across months
         self.palette = palette
         self.colour = {sid: palette[sid] for sid in ids}
-        self.names = segment_names(analysis)
+        self.names = segment_names(analysis.summary)
         self.charts: dict[str, ChartInfo] = {}
 
     def save(self, fig: Figure, name: str, title: str, alt: str) -> None:
@@ -530,7 +530,7 @@ def _boxes(ax, data: list[np.ndarray], colours: list[str], width: float = 0.6) -
 
 
 def _sizes(c: _Ctx) -> None:
-    revenue = revenue_shares(c.analysis)
+    revenue = revenue_shares(c.summary)
     segs = c.segments
     fig = _figure(6.6, 0.8 + 0.42 * len(segs), left=_text_width(list(c.names.values())))
     ax = fig.add_subplot()

@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import schema
 from .errors import InputError
+from .schema import ENGINEERED  # noqa: F401  (re-exported)
 
 #: Features that feed the clustering by default, and why (shown in the methodology section).
 DEFAULT_CLUSTERING_FEATURES = [
@@ -35,20 +36,6 @@ DEFAULT_FEATURES_REASON = (
     "explain the segments."
 )
 
-ENGINEERED = {
-    "Age": "Age in years at the reference date",
-    "TotalSpend": "Total spent on all product categories in the last 2 years",
-    "Tenure": "Days since enrollment at the reference date",
-    "CampaignEngagement": "Campaign offers accepted (campaigns 1-5 and the last one)",
-    "Children": "Children and teenagers at home",
-    "IsParent": "1 when there is at least one child or teenager at home",
-    "TotalPurchases": "Purchases on the web site, from the catalogue and in stores",
-    "AvgPurchaseValue": "Total spend divided by the number of purchases",
-    "WebShare": "Share of purchases made on the web site",
-    "CatalogShare": "Share of purchases made from the catalogue",
-    "StoreShare": "Share of purchases made in a store",
-    "DealsShare": "Share of purchases made with a discount (at most 1)",
-}
 
 CHANNELS = {
     "web": "NumWebPurchases",

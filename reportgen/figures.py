@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .result import Analysis, Segment
+from .result import Segment, Summary
 
 #: charts/index.json: the palette the charts were drawn with and their records
 INDEX_FILE = "index.json"
@@ -27,11 +27,9 @@ class ChartInfo:
     alt: str
 
 
-def segment_names(analysis: Analysis) -> dict[int, str]:
+def segment_names(summary: Summary) -> dict[int, str]:
     """Segment id -> persona name (or 'Segment <id>' before interpretation)."""
-    return {
-        s.id: s.persona.name if s.persona else f"Segment {s.id}" for s in analysis.summary.segments
-    }
+    return {s.id: s.persona.name if s.persona else f"Segment {s.id}" for s in summary.segments}
 
 
 def segment_slug(segment: Segment) -> str:
@@ -60,14 +58,9 @@ def read_chart_index(folder: Path) -> tuple[list[str], dict[str, ChartInfo]] | N
     return list(data["palette"]), charts
 
 
-def revenue_shares(analysis: Analysis) -> dict[int, float]:
-    """Share of total spend per segment (from the KPIs, else from the customer table)."""
-    segs = sorted(analysis.summary.segments, key=lambda s: s.id)
-    if all(s.kpis is not None for s in segs):
-        return {s.id: float(s.kpis.revenue_share) for s in segs}  # type: ignore[union-attr]
-    cust = analysis.customers
-    if "TotalSpend" not in cust:
-        return {s.id: float("nan") for s in segs}
-    spend = cust.groupby("segment")["TotalSpend"].sum()
-    total = float(spend.sum()) or 1.0
-    return {s.id: float(spend.get(s.id, 0.0)) / total for s in segs}
+def revenue_shares(summary: Summary) -> dict[int, float]:
+    """Share of total spend per segment, from the KPIs (NaN where a segment has none)."""
+    return {
+        s.id: float(s.kpis.revenue_share) if s.kpis is not None else float("nan")
+        for s in sorted(summary.segments, key=lambda s: s.id)
+    }

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from .brand import Brand, load_brand
 from .config import Config
 from .errors import InputError
-from .result import Analysis
+from .result import Analysis, Summary
 
 Progress = Callable[[str], None]
 
@@ -66,7 +66,7 @@ def render_run(
         charts = make_charts(analysis, stage.dir, palette)
         chart_time = time.perf_counter() - start
         result = _documents(
-            analysis, stage.dir, stage, charts, the_brand, palette, config, templates
+            analysis.summary, stage.dir, stage, charts, the_brand, palette, config, templates
         )
         result.timings["charts"] = round(chart_time, 3)
         stage.commit(say)
@@ -82,7 +82,7 @@ def render_from(
 ) -> RenderResult:
     """Re-render the HTML and PDF of a finished run folder from its saved result."""
     from .figures import read_chart_index
-    from .result import read_files
+    from .result import read_files, read_summary
 
     say = progress or (lambda _m: None)
     folder = Path(folder)
@@ -92,19 +92,24 @@ def render_from(
             "(e.g. output/2024-06)"
         )
     say(f"Reading {folder}")
-    try:
-        analysis = read_files(folder)
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"{folder}: cannot read the saved run ({type(exc).__name__}: {str(exc)[:200]}) — "
-            "re-run `reportgen run` to recreate it"
-        ) from None
+
+    def read(reader, *args):
+        try:
+            return reader(folder, *args)
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"{folder}: cannot read the saved run ({type(exc).__name__}: "
+                f"{str(exc)[:200]}) — re-run `reportgen run` to recreate it"
+            ) from None
+
+    summary = read(read_summary)
     the_brand = load_brand(brand or config.report.brand)
     templates = templates or config.report.templates
-    palette = the_brand.palette(_palette_size(analysis.summary))
+    palette = the_brand.palette(_palette_size(summary))
     saved = read_chart_index(folder)
     with _staging(folder) as stage:
         if saved is not None and saved[0] == palette:
+            # the documents need the summary alone: the per-customer tables stay unread
             charts, chart_dir = saved[1], folder
             chart_time = 0.0
         else:
@@ -112,10 +117,11 @@ def render_from(
 
             say("Drawing charts in the brand's colours")
             start = time.perf_counter()
+            analysis = read(read_files, summary)
             charts, chart_dir = make_charts(analysis, stage.dir, palette), stage.dir
             chart_time = time.perf_counter() - start
         result = _documents(
-            analysis, chart_dir, stage, charts, the_brand, palette, config, templates
+            summary, chart_dir, stage, charts, the_brand, palette, config, templates
         )
         result.timings["charts"] = round(chart_time, 3)
         stage.commit(say)
@@ -126,7 +132,7 @@ def render_from(
 
 
 def _documents(
-    analysis: Analysis,
+    summary: Summary,
     chart_dir: Path,
     stage: _Stage,
     charts: dict,
@@ -141,7 +147,7 @@ def _documents(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     context = build_context(
-        analysis,
+        summary,
         charts,
         chart_dir,
         brand,

@@ -16,9 +16,9 @@ from typing import Any
 
 from . import schema, wording
 from .brand import Brand, ink
-from .features import ENGINEERED
 from .figures import ChartInfo, revenue_shares, segment_names, segment_slug
-from .result import Analysis, Kpis, Segment
+from .result import Kpis, Segment, Summary
+from .schema import ENGINEERED
 
 
 @dataclass
@@ -180,11 +180,11 @@ def kpi_rows(kpis: Kpis, avg: dict[str, float]) -> list[KpiRow]:
 
 
 def segment_views(
-    analysis: Analysis, figs: dict[str, Figure], palette: list[str]
+    summary: Summary, figs: dict[str, Figure], palette: list[str]
 ) -> list[SegmentView]:
-    segs = sorted(analysis.summary.segments, key=lambda s: s.id)
-    names = segment_names(analysis)
-    revenue = revenue_shares(analysis)
+    segs = sorted(summary.segments, key=lambda s: s.id)
+    names = segment_names(summary)
+    revenue = revenue_shares(summary)
     avg = overall_kpis(segs)
     views, seen = [], set()
     for s in segs:
@@ -240,21 +240,17 @@ def _top_categories(segment: Segment) -> list[tuple[str, str, float]]:
     return out
 
 
-def headline(analysis: Analysis, views: list[SegmentView]) -> list[tuple[str, str, str]]:
+def headline(s: Summary, views: list[SegmentView]) -> list[tuple[str, str, str]]:
     """The executive summary's headline numbers: (value, label, note)."""
-    s = analysis.summary
-    cust = analysis.customers
     out = [
         (wording.number(s.data_quality.rows_in), "customers analysed", _period_note(s.run.period)),
         (str(s.model.k), "segments", f"silhouette {s.model.metrics.get('silhouette', 0):.2f}"),
     ]
     kpis = [seg.kpis for seg in s.segments if seg.kpis is not None]
+    spend = response = None
     if kpis and len(kpis) == len(s.segments):
         spend = sum(k.avg_spend * k.size for k in kpis)
         response = sum(k.response_rate * k.size for k in kpis) / max(sum(k.size for k in kpis), 1)
-    else:
-        spend = float(cust["TotalSpend"].sum()) if "TotalSpend" in cust else None
-        response = float(cust["Response"].mean()) if "Response" in cust else None
     if spend is not None:
         out.append((wording.compact(spend), "total spend", "2 years"))
     if response is not None:
@@ -275,9 +271,9 @@ def _period_note(period: str | None) -> str:
     return f"period {period}" if period else ""
 
 
-def data_dictionary(analysis: Analysis) -> list[tuple[str, str, str, str]]:
+def data_dictionary(summary: Summary) -> list[tuple[str, str, str, str]]:
     """(name, header in the file, kind, meaning) for input columns and engineered features."""
-    matched = analysis.summary.data_quality.columns_matched
+    matched = summary.data_quality.columns_matched
     rows = []
     for name, (kind, meaning) in schema.COLUMNS.items():
         if name in matched or not matched:
@@ -338,9 +334,8 @@ def _key(k: str) -> str:
     return k if k.replace("_", "").replace("-", "").isalnum() else f'"{k}"'
 
 
-def samples(analysis: Analysis) -> list[str]:
+def samples(s: Summary) -> list[str]:
     """Which figures come from samples, in words."""
-    s = analysis.summary
     out = [note for note in s.model.samples.values() if note]
     shap = getattr(s.explanations, "shap", None) or {}
     sample, explained = shap.get("chart_sample"), shap.get("rows_explained")
@@ -359,7 +354,7 @@ def samples(analysis: Analysis) -> list[str]:
 
 
 def build_context(
-    analysis: Analysis,
+    s: Summary,
     charts: dict[str, ChartInfo],
     chart_folder: Path,
     brand: Brand,
@@ -367,10 +362,11 @@ def build_context(
     report: Any,
     logo_uri: str | None,
 ) -> dict[str, Any]:
-    """Everything the templates need (the `report` config section gives title, paper, author)."""
+    """Everything the templates need (the `report` config section gives title, paper, author).
+
+    The documents read the summary alone; per-customer tables only feed the charts."""
     figs = figures(charts, chart_folder)
-    views = segment_views(analysis, figs, palette)
-    s = analysis.summary
+    views = segment_views(s, figs, palette)
     return {
         "summary": s,
         "run": s.run,
@@ -380,12 +376,12 @@ def build_context(
         "changes": s.changes,
         "segments": views,
         "figures": figs,
-        "headline": headline(analysis, views),
+        "headline": headline(s, views),
         "overall_kpis": overall_kpis(list(s.segments)),
-        "dictionary": data_dictionary(analysis),
+        "dictionary": data_dictionary(s),
         "config_toml": to_toml(s.run.config),
         "config_toml_columns": halves(to_toml(s.run.config)),
-        "samples": samples(analysis),
+        "samples": samples(s),
         "features": [(f, wording.label(f), wording.meaning(f)) for f in s.model.features],
         "brand": brand,
         "logo": logo_uri,

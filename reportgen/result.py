@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # numpy and pandas load only where tables are read or written, so
+    import numpy as np  # `render --from` (which needs the summary alone) starts faster
+    import pandas as pd
 
 SCHEMA_VERSION = "1.0"
 
@@ -348,6 +350,8 @@ class Analysis:
 
 def write_files(analysis: Analysis, folder: Path) -> None:
     """Write summary.json, segments.csv, model.json, customers.parquet, arrays.npz into folder."""
+    import numpy as np
+
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(analysis.summary.dumps() + "\n", encoding="utf-8")
     analysis.segments_csv().to_csv(folder / "segments.csv", index=False, lineterminator="\n")
@@ -358,9 +362,17 @@ def write_files(analysis: Analysis, folder: Path) -> None:
     np.savez_compressed(folder / "arrays.npz", **analysis.arrays)
 
 
-def read_files(folder: Path) -> Analysis:
-    """Read a run folder written by `write_files`."""
-    summary = Summary.loads((folder / "summary.json").read_text(encoding="utf-8"))
+def read_summary(folder: Path) -> Summary:
+    """The summary.json of a run folder."""
+    return Summary.loads((folder / "summary.json").read_text(encoding="utf-8"))
+
+
+def read_files(folder: Path, summary: Summary | None = None) -> Analysis:
+    """Read a run folder written by `write_files` (reusing `summary` when already read)."""
+    import numpy as np
+    import pandas as pd
+
+    summary = summary or read_summary(folder)
     customers = pd.read_parquet(folder / "customers.parquet")
     with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}

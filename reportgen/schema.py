@@ -67,3 +67,21 @@ NUMERIC_COLUMNS = [c for c, (kind, _) in COLUMNS.items() if kind in ("int", "flo
 def normalise_name(name: str) -> str:
     """Key used to match headers: lower case, without spaces, underscores, hyphens or dots."""
     return re.sub(r"[\s_\-.]+", "", str(name)).lower().lstrip("\ufeff")
+
+
+#: Engineered features (made by features.engineer) and what they mean. Plain data here so the
+#: report can describe them without importing the analysis stack.
+ENGINEERED = {
+    "Age": "Age in years at the reference date",
+    "TotalSpend": "Total spent on all product categories in the last 2 years",
+    "Tenure": "Days since enrollment at the reference date",
+    "CampaignEngagement": "Campaign offers accepted (campaigns 1-5 and the last one)",
+    "Children": "Children and teenagers at home",
+    "IsParent": "1 when there is at least one child or teenager at home",
+    "TotalPurchases": "Purchases on the web site, from the catalogue and in stores",
+    "AvgPurchaseValue": "Total spend divided by the number of purchases",
+    "WebShare": "Share of purchases made on the web site",
+    "CatalogShare": "Share of purchases made from the catalogue",
+    "StoreShare": "Share of purchases made in a store",
+    "DealsShare": "Share of purchases made with a discount (at most 1)",
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from . import schema
-from .features import ENGINEERED
+from .schema import ENGINEERED
 
 #: feature -> (short label, unit shown on axes); units are currency-neutral ("spend").
 FEATURES: dict[str, tuple[str, str]] = {

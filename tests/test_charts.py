@@ -152,5 +152,5 @@ def test_colours_follow_segment_ids_not_positions():
     assert len(palette) == max(ids) + 1
     ctx = _Ctx(analysis, report_runs.tmp_dir("charts-gap"), palette)
     assert ctx.colour == {sid: palette[sid] for sid in ids}
-    views = segment_views(analysis, {}, palette)
+    views = segment_views(analysis.summary, {}, palette)
     assert {v.id: v.colour for v in views} == {sid: palette[sid] for sid in ids}

@@ -441,11 +441,10 @@ def test_changes_block_in_the_executive_summary():
     analysis = base.analysis
     summary = analysis.summary.model_copy(deep=True)
     summary.changes = fake_changes(analysis)
-    changed = type(analysis)(summary, analysis.customers, analysis.arrays, analysis.model)
     brand = load_brand("default")
     palette, charts = read_chart_index(base.folder)
     config = load_config()
-    context = build_context(changed, charts, base.folder, brand, palette, config.report, None)
+    context = build_context(summary, charts, base.folder, brand, palette, config.report, None)
     context.update(css=_css(brand, "A4"), screen_css=_screen_css(), compact=set())
     soup = BeautifulSoup(_render_html(context, None), "html.parser")
     block = soup.find(id="changes")
@@ -459,7 +458,9 @@ def test_changes_block_in_the_executive_summary():
     first = summary.changes.segments[0]
     assert f"{first.size_change:+d}" in _flat(rows[0].get_text(" "))
     # without changes there is no block
-    context = build_context(analysis, charts, base.folder, brand, palette, config.report, None)
+    context = build_context(
+        analysis.summary, charts, base.folder, brand, palette, config.report, None
+    )
     context.update(css=_css(brand, "A4"), screen_css=_screen_css(), compact=set())
     assert BeautifulSoup(_render_html(context, None), "html.parser").find(id="changes") is None
 
