@@ -8,48 +8,52 @@ from __future__ import annotations
 
 import math
 
-#: feature -> (readable label, kind). Kinds: money, count, share, years, days, flag.
-FEATURES: dict[str, tuple[str, str]] = {
-    "Income": ("Income", "money"),
-    "TotalSpend": ("Total spend", "money"),
-    "AvgPurchaseValue": ("Average purchase value", "money"),
-    "MntWines": ("Wine spend", "money"),
-    "MntFruits": ("Fruit spend", "money"),
-    "MntMeatProducts": ("Meat spend", "money"),
-    "MntFishProducts": ("Fish spend", "money"),
-    "MntSweetProducts": ("Sweets spend", "money"),
-    "MntGoldProds": ("Gold spend", "money"),
-    "Age": ("Age", "years"),
-    "Year_Birth": ("Year of birth", "count"),
-    "Children": ("Children", "count"),
-    "Kidhome": ("Small children", "count"),
-    "Teenhome": ("Teenagers", "count"),
-    "IsParent": ("Parents", "share"),
-    "Recency": ("Days since last purchase", "days"),
-    "Tenure": ("Days as customer", "days"),
-    "NumWebVisitsMonth": ("Web visits/month", "count"),
-    "NumWebPurchases": ("Web purchases", "count"),
-    "NumCatalogPurchases": ("Catalogue purchases", "count"),
-    "NumStorePurchases": ("Store purchases", "count"),
-    "NumDealsPurchases": ("Deal purchases", "count"),
-    "TotalPurchases": ("Purchases", "count"),
-    "CampaignEngagement": ("Offers accepted", "count"),
-    "WebShare": ("Web share", "share"),
-    "CatalogShare": ("Catalogue share", "share"),
-    "StoreShare": ("Store share", "share"),
-    "DealsShare": ("Deals share", "share"),
-    "Response": ("Accepted last offer", "flag"),
-    "Complain": ("Complained", "flag"),
+from . import wording
+
+#: feature -> kind of value, which decides how it is written. Kinds: money, count, share,
+#: years, days, flag. Labels come from `wording`, so explanations and the report use one
+#: vocabulary.
+KINDS: dict[str, str] = {
+    "Income": "money",
+    "TotalSpend": "money",
+    "AvgPurchaseValue": "money",
+    "MntWines": "money",
+    "MntFruits": "money",
+    "MntMeatProducts": "money",
+    "MntFishProducts": "money",
+    "MntSweetProducts": "money",
+    "MntGoldProds": "money",
+    "Age": "years",
+    "Year_Birth": "count",
+    "Children": "count",
+    "Kidhome": "count",
+    "Teenhome": "count",
+    "IsParent": "share",
+    "Recency": "days",
+    "Tenure": "days",
+    "NumWebVisitsMonth": "count",
+    "NumWebPurchases": "count",
+    "NumCatalogPurchases": "count",
+    "NumStorePurchases": "count",
+    "NumDealsPurchases": "count",
+    "TotalPurchases": "count",
+    "CampaignEngagement": "count",
+    "WebShare": "share",
+    "CatalogShare": "share",
+    "StoreShare": "share",
+    "DealsShare": "share",
+    "Response": "flag",
+    "Complain": "flag",
 }
 
 
 def label(feature: str) -> str:
-    """Readable name of a feature ("TotalSpend" -> "Total spend"); unknown names unchanged."""
-    return FEATURES.get(feature, (feature, ""))[0]
+    """Readable name of a feature ("TotalSpend" -> "Total spend"), as the report writes it."""
+    return wording.label(feature)
 
 
 def kind(feature: str) -> str:
-    return FEATURES.get(feature, (feature, "count"))[1]
+    return KINDS.get(feature, "count")
 
 
 def number(value: float, decimals: int = 0) -> str:
