@@ -333,7 +333,11 @@ def history(ctx, db, as_json) -> None:
     if as_json:
         click.echo(json.dumps(runs, indent=2))
     elif not runs:
-        click.echo(f"no runs recorded in {path}", err=True)
+        click.echo(
+            f"no runs recorded in {path} — a run with --out DIR/<period> keeps its history in "
+            "DIR/history.db: pass --db DIR/history.db (or set history.db in the config)",
+            err=True,
+        )
     else:
         click.echo(format_runs(runs))
 
