@@ -235,19 +235,14 @@ def analyse(
         sil = np.full(len(X_all), np.nan)
         sil[fit_mask] = silhouettes(X, fit_labels)
 
+    km_row = alts[0]  # the K-Means row of the comparison holds the final labels' metrics
     metrics = {
-        "silhouette": next(s.silhouette for s in scores if s.k == k)
-        if any(s.k == k for s in scores)
-        else float("nan"),
+        "silhouette": km_row["silhouette"],
+        "calinski_harabasz": km_row["calinski_harabasz"],
+        "davies_bouldin": km_row["davies_bouldin"],
         "stability_ari": float(np.mean(stab)),
         "stability_ari_min": float(np.min(stab)),
     }
-    km_row = alts[0]
-    metrics.update(
-        silhouette=km_row["silhouette"],
-        calinski_harabasz=km_row["calinski_harabasz"],
-        davies_bouldin=km_row["davies_bouldin"],
-    )
 
     n = len(frame)
     ids = frame[schema.ID].astype(str).to_numpy()
