@@ -180,29 +180,34 @@ def _mark_k(ax, ks: list[int], values: list[float], k: int, colour: str, text: s
 # --------------------------------------------------------------------------- model selection
 
 
+def _k_line(c: _Ctx, values: list[float], ylabel: str, title: str) -> Figure:
+    """A metric over the k range with the chosen k marked (elbow and silhouette charts)."""
+    ks = [s.k for s in c.summary.model.k_selection]
+    k = c.summary.model.k
+    fig = _figure(3.3, 2.3)
+    ax = fig.add_subplot()
+    ax.plot(ks, values, marker="o", markersize=3.5, color="#555555", linewidth=1.4)
+    _mark_k(ax, ks, values, k, c.palette[0], f"chosen k = {k}")
+    ax.set_xticks(ks)
+    ax.set_xlabel("Number of segments k")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return fig
+
+
 def _elbow(c: _Ctx) -> None:
     scores = c.summary.model.k_selection
     if not scores:
         return
-    ks = [s.k for s in scores]
     inertia = [s.inertia for s in scores]
-    k = c.summary.model.k
-    fig = _figure(3.3, 2.3)
-    ax = fig.add_subplot()
-    ax.plot(ks, inertia, marker="o", markersize=3.5, color="#555555", linewidth=1.4)
-    _mark_k(ax, ks, inertia, k, c.palette[0], f"chosen k = {k}")
-    ax.set_xticks(ks)
-    ax.set_xlabel("Number of segments k")
-    ax.set_ylabel("Inertia (within-segment spread)")
-    ax.set_title("Elbow curve")
-    elbow = c.summary.model.k_choice.elbow_k
+    fig = _k_line(c, inertia, "Inertia (within-segment spread)", "Elbow curve")
     c.save(
         fig,
         "elbow",
         "Elbow curve: spread inside segments by number of segments",
-        f"Line chart of inertia for k = {ks[0]} to {ks[-1]}, falling from "
-        f"{inertia[0]:,.0f} to {inertia[-1]:,.0f}; the elbow is at k = {elbow} and the "
-        f"chosen k = {k} is marked.",
+        f"Line chart of inertia for k = {scores[0].k} to {scores[-1].k}, falling from "
+        f"{inertia[0]:,.0f} to {inertia[-1]:,.0f}; the elbow is at k = "
+        f"{c.summary.model.k_choice.elbow_k} and the chosen k = {c.summary.model.k} is marked.",
     )
 
 
@@ -210,24 +215,14 @@ def _silhouette_by_k(c: _Ctx) -> None:
     scores = c.summary.model.k_selection
     if not scores:
         return
-    ks = [s.k for s in scores]
-    sil = [s.silhouette for s in scores]
-    k = c.summary.model.k
-    fig = _figure(3.3, 2.3)
-    ax = fig.add_subplot()
-    ax.plot(ks, sil, marker="o", markersize=3.5, color="#555555", linewidth=1.4)
-    _mark_k(ax, ks, sil, k, c.palette[0], f"chosen k = {k}")
-    ax.set_xticks(ks)
-    ax.set_xlabel("Number of segments k")
-    ax.set_ylabel("Mean silhouette (−1 to 1)")
-    ax.set_title("Silhouette by k")
+    fig = _k_line(c, [s.silhouette for s in scores], "Mean silhouette (−1 to 1)", "Silhouette by k")
     best = max(scores, key=lambda s: s.silhouette)
     c.save(
         fig,
         "silhouette_k",
         "Silhouette score by number of segments",
-        f"Line chart of the mean silhouette for k = {ks[0]} to {ks[-1]}; highest at k = "
-        f"{best.k} ({best.silhouette:.2f}); the chosen k = {k} is marked.",
+        f"Line chart of the mean silhouette for k = {scores[0].k} to {scores[-1].k}; highest at "
+        f"k = {best.k} ({best.silhouette:.2f}); the chosen k = {c.summary.model.k} is marked.",
     )
 
 
