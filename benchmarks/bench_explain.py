@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import statistics
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 import reportgen.interpret as interpret_module  # noqa: E402
 from reportgen import explain  # noqa: E402
@@ -32,22 +31,6 @@ from reportgen.load import load_customers  # noqa: E402
 from reportgen.pipeline import analyse  # noqa: E402
 
 DEFAULT_FILE = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    libs = ", ".join(f"{m} {version(m)}" for m in ("scikit-learn", "shap", "lime", "numpy"))
-    return (
-        f"{platform.platform()} | Python {platform.python_version()} | {cpu} | "
-        f"{os.cpu_count()} logical CPUs | {libs}"
-    )
 
 
 def capture_inputs(path: Path):
@@ -76,7 +59,7 @@ def main() -> None:
     if not opts.file.exists():
         sys.exit(f"{opts.file}: not found — pass --file PATH to the real customer file")
 
-    print(machine())
+    print(describe(("scikit-learn", "shap", "lime", "numpy")))
     args = capture_inputs(opts.file)
     analysis, features, cleaned, fit_mask, config = args
     settings, seed = config.interpretation, config.seed

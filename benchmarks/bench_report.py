@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,34 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
 TARGETS = {"run": 20.0, "render --from": 3.0}
-
-
-def _machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    versions = []
-    for name in ("weasyprint", "matplotlib", "pandas", "scikit-learn", "shap"):
-        try:
-            from importlib.metadata import version
-
-            versions.append(f"{name} {version(name)}")
-        except Exception:
-            pass
-    return (
-        f"{platform.platform()}; {cpu}; {os.cpu_count()} CPUs; Python "
-        f"{platform.python_version()}; load average {', '.join(f'{x:.2f}' for x in load)}\n"
-        f"{'; '.join(versions)}"
-    )
 
 
 def _timed(args: list[str], repeats: int, env: dict[str, str]) -> list[float]:
@@ -94,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"{args.data} not found — give --data (the real file lives in ../shared)")
 
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    print(_machine())
+    print(describe(("weasyprint", "matplotlib", "pandas", "scikit-learn", "shap")))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         run = ["run", "--data", str(args.data), "--out", str(out), "--period", "2024-06"]
