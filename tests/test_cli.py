@@ -171,3 +171,27 @@ def test_verbose_times_progress_and_quiet_silences_it(runner, small_file, tmp_pa
     bad = runner.invoke(cli, ["-v", "run", "--data", str(tmp_path / "nope.csv")])
     assert bad.exit_code == 2
     assert "Traceback" in bad.stderr and "reportgen: error:" in bad.stderr
+
+
+def test_console_entry_point_flushes_output_and_keeps_exit_codes(tmp_path):
+    """`python -m reportgen` ends through main(), which skips the interpreter's teardown."""
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "reportgen", *args], capture_output=True, text=True, cwd=tmp_path
+        )
+
+    version = run("--version")
+    assert version.returncode == 0 and __version__ in version.stdout
+    synth = run("synth", "--rows", "20", "-o", "s.csv", "-q")
+    assert synth.returncode == 0 and synth.stdout.strip() == "s.csv"
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 21
+    bad = run("run", "--data", "missing.csv", "-q")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "reportgen: error: missing.csv: file not found — check the path"
+    ]
+    usage = run("run", "--bogus")
+    assert usage.returncode == 2 and "No such option" in usage.stderr
