@@ -19,6 +19,8 @@ from weasyprint import HTML
 from weasyprint.document import Document
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from .svgtext import whole_string_text
+
 LOG = logging.getLogger("reportgen.pdf")
 
 
@@ -64,6 +66,12 @@ def page_of(document: Document, anchor: str) -> int | None:
 
 
 def write_pdfs(document: Document, report: Path, pages: dict[Path, tuple[int, str]]) -> None:
+    """Write the report and its one-page extracts, drawing chart text as whole strings."""
+    with whole_string_text():
+        _write_pdfs(document, report, pages)
+
+
+def _write_pdfs(document: Document, report: Path, pages: dict[Path, tuple[int, str]]) -> None:
     """Write the report and its one-page extracts (target -> (page index, title)).
 
     The extracts are copies of pages already laid out for the report (not rendered again).
