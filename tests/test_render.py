@@ -479,3 +479,28 @@ def test_effective_configuration_in_the_appendix_is_valid_toml(run):
     soup = BeautifulSoup((run.folder / "report.html").read_text(encoding="utf-8"), "html.parser")
     shown = "".join(pre.get_text() for pre in soup.select("div.config pre"))
     assert shown == "".join(halves(text))
+
+
+def test_cycle_collector_is_paused_only_while_documents_are_written():
+    import gc
+
+    from reportgen.render import _collector_paused
+
+    @_collector_paused
+    def inside(fail: bool = False) -> bool:
+        if fail:
+            raise RuntimeError("layout failed")
+        return gc.isenabled()
+
+    assert gc.isenabled()
+    assert inside() is False
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        inside(fail=True)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        inside()
+        assert not gc.isenabled()  # a caller's own choice is left as it was
+    finally:
+        gc.enable()
