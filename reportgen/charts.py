@@ -787,7 +787,7 @@ def _lime(c: _Ctx) -> None:
         weights = sorted(ex.weights, key=lambda w: abs(w.weight))[-6:]
         if not weights:
             continue
-        labels = [_short(w.condition or wording.label(w.feature), 30) for w in weights]
+        labels = [_short(w.condition or wording.label(w.feature), 42) for w in weights]
         fig = _figure(
             3.4,
             0.7 + 0.21 * len(weights),

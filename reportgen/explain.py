@@ -215,10 +215,11 @@ def segment_drivers(values: np.ndarray, X: np.ndarray, names: list[str], col: in
     for i in order:
         r = _corr(X[:, i], sv[:, i])
         name = ft.label(names[i])
+        more, less = ("More", "Fewer") if ft.kind(names[i]) == "count" else ("Higher", "Lower")
         if math.isfinite(r) and r >= DIRECTION_MIN_CORR:
-            d, text = "+", f"Higher {name.lower()} pushes customers into this segment."
+            d, text = "+", f"{more} {name.lower()} pushes customers into this segment."
         elif math.isfinite(r) and r <= -DIRECTION_MIN_CORR:
-            d, text = "-", f"Lower {name.lower()} pushes customers into this segment."
+            d, text = "-", f"{less} {name.lower()} pushes customers into this segment."
         else:
             d, text = "mixed", f"{name} pushes both ways, depending on the other features."
         out.append(
