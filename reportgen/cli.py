@@ -49,7 +49,7 @@ def _store(key: str):
 
 
 def common_options(command):
-    """--config, --seed, --quiet and --verbose work after the command name too."""
+    """--config, --seed, --quiet and --verbose: before the command name or after it."""
     options = [
         click.option(
             "--config",
@@ -57,7 +57,7 @@ def common_options(command):
             default=None,
             expose_value=False,
             callback=_store("config_path"),
-            help="TOML config file (reportgen.toml).",
+            help="TOML config file (reportgen.toml). Flags override it.",
         ),
         click.option(
             "--seed",
@@ -125,23 +125,12 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="reportgen")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML config file (reportgen.toml). Flags override it.",
-)
-@click.option("--seed", type=int, default=None, help="Random seed (default 42).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress messages.")
-@click.option(
-    "--verbose", "-v", is_flag=True, help="Timed progress; a traceback with error messages."
-)
+@common_options
 @click.pass_context
-def cli(ctx: click.Context, config_path, seed, quiet, verbose) -> None:
+def cli(ctx: click.Context) -> None:
     """reportgen: interpretable customer segmentation and branded segment reports."""
     ctx.ensure_object(dict)
-    ctx.obj.update(config_path=config_path, seed=seed, out=_Output(quiet, verbose))
+    ctx.obj.setdefault("out", _Output())
 
 
 def _report_flags(brand: str | None, templates: Path | None) -> dict:
