@@ -76,7 +76,7 @@ def run_job(
     say(f"Reading {data}")
     loaded = load_customers(data, config)
     db = history.db_path(config, out) if config.history.enabled and period else None
-    previous = history.previous_run(db, period) if db is not None and period else None
+    previous = history.previous_run(db, period) if db is not None else None
     if previous is not None:
         how = "refitting and matching to" if refit else "scoring with the model of"
         say(f"Keeping segment identities: {how} {previous.period} (run {previous.run_id})")
