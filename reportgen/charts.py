@@ -107,7 +107,7 @@ class _Ctx:
     def __init__(self, analysis: Analysis, out_dir: Path, palette: list[str]):
         self.analysis = analysis
         self.summary = analysis.summary
-        self.customers = analysis.customers
+        self.customers = analysis.chart_rows
         self.segments = _segs(analysis)
         self.out_dir = out_dir
         ids = [s.id for s in self.segments]

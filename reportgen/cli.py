@@ -33,6 +33,22 @@ class _Output:
         else:
             click.echo(f"… {message}", err=True)
 
+    def count(self, step: str, done: int, total: int | None) -> None:
+        """A progress bar with counts for the long passes over the rows (stderr, a terminal
+        only: cron logs get the step lines alone); silent under --quiet."""
+        import sys
+
+        if self.quiet or not sys.stderr.isatty():
+            return
+        if total:
+            filled = int(30 * done / total)
+            bar = "#" * filled + "." * (30 - filled)
+            text = f"  [{bar}] {done:,} / {total:,} rows {step}"
+        else:
+            text = f"  {done:,} rows {step}"
+        end = "\n" if total and done >= total else ""
+        click.echo("\r" + text + end, err=True, nl=False)
+
 
 def _store(key: str):
     def callback(ctx: click.Context, _param, value):
@@ -199,8 +215,10 @@ def run(ctx, data, out, k, period, no_report, refit, no_history, brand, template
     period = _period(period)
     data = data or sample_data_path()
     out = out or Path("output") / period
+    output = ctx.obj["out"]
     result = run_job(
-        data, out, config, ctx.obj["out"].progress, period, report=not no_report, refit=refit
+        data, out, config, output.progress, period, report=not no_report, refit=refit,
+        counter=output.count,
     )
     click.echo(str(result))
 

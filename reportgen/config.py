@@ -73,6 +73,27 @@ class ClusteringConfig(_Section):
         return self
 
 
+class SamplingConfig(_Section):
+    """How much of a large table each step sees (a smaller table is used whole)."""
+
+    #: customers everything that learns is fitted on (cleaning statistics, scaling, k,
+    #: K-Means, stability, explanations): a reproducible random sample of the table.
+    fit_rows: int = Field(50_000, ge=100)
+    #: fitted customers the silhouette is computed on (it is quadratic in the rows).
+    silhouette_rows: int = Field(10_000, ge=100)
+    #: fitted customers the alternative algorithms (Gaussian mixture, DBSCAN, Ward) run on.
+    alternatives_rows: int = Field(5_000, ge=100)
+    #: customers kept for the charts (maps, box plots, silhouettes) and `render --from`.
+    chart_rows: int = Field(10_000, ge=100)
+    #: rows read and scored at a time; bounds memory, never changes a result.
+    chunk_rows: int = Field(200_000, ge=1000)
+
+
+class OutputConfig(_Section):
+    #: also write segments.parquet (same columns as segments.csv; faster for big tables).
+    segments_parquet: bool = False
+
+
 class InterpretationConfig(_Section):
     # Interpretation (interpret.py, explain.py): surrogate model, SHAP, LIME and plain rules.
     #: business features the surrogate model explains the segments with (original units);
@@ -198,6 +219,8 @@ class Config(_Section):
     cleaning: CleaningConfig = CleaningConfig()
     features: FeaturesConfig = FeaturesConfig()
     clustering: ClusteringConfig = ClusteringConfig()
+    sampling: SamplingConfig = SamplingConfig()
+    output: OutputConfig = OutputConfig()
     interpretation: InterpretationConfig = InterpretationConfig()
     kpis: KpiConfig = KpiConfig()
     personas: PersonasConfig = PersonasConfig()

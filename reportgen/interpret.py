@@ -12,7 +12,8 @@ import pandas as pd
 
 from . import explain
 from .config import Config
-from .kpis import population_kpis, segment_kpis
+from .aggregates import SegmentTotals
+from .kpis import kpis_from_totals, population_kpis
 from .personas import build_personas, draft_persona
 from .recommend import default_rules, recommend
 from .result import Analysis, Explanations
@@ -51,18 +52,22 @@ def representatives(
 
 def interpret(
     analysis: Analysis,
+    sample: pd.DataFrame,
     features: pd.DataFrame,
     cleaned: pd.DataFrame,
     fit_mask: np.ndarray,
     config: Config,
+    totals: SegmentTotals,
 ) -> None:
     """Fill personas, KPIs, drivers, LIME examples, rules and recommendations, in place.
 
+    The explanations learn from the fit sample: `sample` (customer_id, segment,
+    distance_to_centroid per sample row) with its `features`, `cleaned` rows and `fit_mask`.
+    KPIs come from `totals`, the merged sums over every customer of the table.
+
     Per segment (`analysis.summary.segments[j]`): persona, kpis, drivers (every surrogate
     feature, by mean |SHAP|), lime_examples (the fitted customers nearest the centroid), rule,
-    recommendations (with A/B plans). Summary: `explanations`. Customers: `persona`,
-    `driver_1`..`driver_3` (the top SHAP drivers of each customer's own segment, as
-    "<feature> <high|average|low> (<value>)").
+    recommendations (with A/B plans). Summary: `explanations`.
 
     `analysis.arrays` (saved as arrays.npz) gets, for the SHAP charts:
 
@@ -80,7 +85,7 @@ def interpret(
     settings = config.interpretation
     seed = config.seed
     summary = analysis.summary
-    customers = analysis.customers
+    customers = sample
     segments = summary.segments
     seg_ids = [int(s.id) for s in segments]
     labels = customers["segment"].to_numpy().astype(int)
@@ -96,45 +101,29 @@ def interpret(
     Xv = X_all.to_numpy(dtype=float)
     surrogate = explain.fit_surrogate(X_all.iloc[fit_rows], labels[fit_rows], settings, seed)
 
-    # --- SHAP: exact for every customer unless the file is very large
-    n = len(Xv)
-    exact_all = n <= settings.exact_shap_max_rows
-    if exact_all:
-        values_all, base = explain.shap_tensor(surrogate, Xv, seg_ids)
+    # --- SHAP: exact, for every fitted customer of the sample or a stratified part of them
+    n_fit = len(fit_rows)
+    if n_fit <= settings.exact_shap_max_rows:
         explained = fit_rows
-        values_explained = values_all[fit_rows]
     else:
-        values_all, _ = explain.shap_tensor(surrogate, Xv, seg_ids, approximate=True)
         explained = chart_sample(labels, fit_rows, settings.shap_sample, seed)
-        values_explained, base = explain.shap_tensor(surrogate, Xv[explained], seg_ids)
         notes.append(
-            f"{n:,} customers: exact SHAP values for a stratified sample of "
-            f"{len(explained):,}; the per-customer drivers in segments.csv use the fast "
-            "path-attribution approximation (interpretation.exact_shap_max_rows)."
+            f"SHAP values for a stratified sample of {len(explained):,} of the {n_fit:,} "
+            "fitted customers (interpretation.exact_shap_max_rows)."
         )
+    values_explained, base = explain.shap_tensor(surrogate, Xv[explained], seg_ids)
     X_explained = Xv[explained]
     importance = np.abs(values_explained).mean(axis=0).T  # [k, features]
 
-    pop_mean = Xv[fit_rows].mean(axis=0)
-    pop_std = Xv[fit_rows].std(axis=0)
-    column = {s: i for i, s in enumerate(seg_ids)}
-    own_cols = np.array([column[int(s)] for s in labels])
-    drivers = explain.customer_drivers(values_all, Xv, own_cols, names, pop_mean, pop_std)
-    for i in range(3):
-        customers[f"driver_{i + 1}"] = [d[i] if len(d) > i else "" for d in drivers]
-
     # chart arrays: a stratified sample of the explained customers
-    if exact_all:
-        sample = chart_sample(labels, fit_rows, settings.shap_sample, seed)
-        pos = np.searchsorted(fit_rows, sample)
-        sample_values = values_explained[pos]
-    else:
-        sample, sample_values = explained, values_explained
+    sample_rows = chart_sample(labels, explained, settings.shap_sample, seed)
+    pos = np.searchsorted(explained, sample_rows)
+    sample_values = values_explained[pos]
     analysis.arrays.update(
         shap_values=sample_values.astype(np.float32),
-        shap_data=Xv[sample].astype(np.float32),
-        shap_segment=labels[sample].astype(np.int64),
-        shap_rows=sample.astype(np.int64),
+        shap_data=Xv[sample_rows].astype(np.float32),
+        shap_segment=labels[sample_rows].astype(np.int64),
+        shap_rows=sample_rows.astype(np.int64),
         shap_base=np.asarray(base, dtype=np.float32),
         shap_importance=importance.astype(np.float32),
     )
@@ -146,9 +135,7 @@ def interpret(
     agreements = []
     for s in seg_ids:
         rows = representatives(customers, fit_mask, s, settings.lime_examples)
-        shap_rows = (
-            values_all[rows] if exact_all else explain.shap_tensor(surrogate, Xv[rows], seg_ids)[0]
-        )
+        shap_rows = explain.shap_tensor(surrogate, Xv[rows], seg_ids)[0]
         examples = explain.lime_examples(
             surrogate,
             X_train,
@@ -165,8 +152,8 @@ def interpret(
 
     # --- KPIs, personas, rules, recommendations
     recency_days = config.kpis.retention_recency_days
-    kpis = segment_kpis(features, labels, seg_ids, recency_days)
-    population = population_kpis(features, recency_days)
+    kpis = kpis_from_totals(totals)
+    population = population_kpis(totals)
     if "Complain" not in features:
         notes.append("The file has no Complain column: complaint rates are reported as 0.")
     overall = dict(summary.overall)
@@ -197,7 +184,6 @@ def interpret(
             seed,
         )
         seg.recommendations = recommend(seg, seg.kpis, rules, config.recommendations)
-    customers["persona"] = [personas[int(s)].name for s in labels]
 
     clustering = [f for f in summary.model.features if f in names]
     summary.explanations = Explanations(
@@ -222,8 +208,9 @@ def interpret(
             "explainer": "shap.TreeExplainer (tree_path_dependent)",
             "output": "probability",
             "rows_explained": int(len(explained)),
-            "customer_drivers": "exact" if exact_all else "approximate (Saabas)",
-            "chart_sample": int(len(sample)),
+            "customer_drivers": "K-Means margin: each feature's share of the squared-distance "
+            "margin between the customer's segment and the next-nearest one (exact)",
+            "chart_sample": int(len(sample_rows)),
         },
         lime={
             "examples_per_segment": settings.lime_examples,

@@ -1,7 +1,9 @@
 """What each segment is worth: size, shares, spend, response, retention risk, channels.
 
 KPIs count every customer assigned to the segment (outliers excluded from fitting included),
-so sizes add up to the file and `customer_share` / `revenue_share` each sum to 1.
+so sizes add up to the file and `customer_share` / `revenue_share` each sum to 1. They are
+computed from merged per-segment sums (aggregates.py), so they cover every customer of a
+table read in chunks.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .aggregates import CAMPAIGNS, SegmentTotals
 from .result import Kpis
 
 #: channel -> purchase column. Deals are not a channel of their own: discounted purchases
@@ -18,20 +21,6 @@ CHANNELS = {
     "catalog": "NumCatalogPurchases",
     "store": "NumStorePurchases",
 }
-CAMPAIGNS = ["AcceptedCmp1", "AcceptedCmp2", "AcceptedCmp3", "AcceptedCmp4", "AcceptedCmp5"]
-
-
-def _rate(frame: pd.DataFrame, column: str) -> float:
-    return float(frame[column].mean()) if column in frame and len(frame) else 0.0
-
-
-def channel_mix(frame: pd.DataFrame) -> tuple[dict[str, float], float]:
-    """Purchase shares over web/catalog/store (sum 1) and the share bought with a discount."""
-    totals = {c: float(frame[col].sum()) for c, col in CHANNELS.items() if col in frame}
-    total = sum(totals.values())
-    mix = {c: (v / total if total else 0.0) for c, v in totals.items()}
-    deals = float(frame["NumDealsPurchases"].sum()) / total if total else 0.0
-    return mix, min(deals, 1.0)
 
 
 def preferred_channel(mix: dict[str, float], deals: float, population: dict[str, float]) -> str:
@@ -45,6 +34,51 @@ def preferred_channel(mix: dict[str, float], deals: float, population: dict[str,
     return max(ratios, key=lambda c: (ratios[c], c))
 
 
+def kpis_from_totals(totals: SegmentTotals) -> dict[int, Kpis]:
+    """KPIs per segment id from merged per-segment sums (see aggregates.py)."""
+    columns = {c: i for i, c in enumerate(totals.columns)}
+    n = totals.n
+    total_spend = float(totals.sums[:, columns["TotalSpend"]].sum())
+
+    def mix_of(sums: np.ndarray) -> tuple[dict[str, float], float]:
+        found = {c: float(sums[columns[col]]) for c, col in CHANNELS.items() if col in columns}
+        total = sum(found.values())
+        mix = {c: (v / total if total else 0.0) for c, v in found.items()}
+        deals = float(sums[columns["NumDealsPurchases"]]) / total if total else 0.0
+        return mix, min(deals, 1.0)
+
+    pop_mix, pop_deals = mix_of(totals.sums.sum(axis=0))
+    population = {**pop_mix, "deals": pop_deals}
+    earlier = [c for c in CAMPAIGNS if c in columns]
+    out = {}
+    for i, s in enumerate(totals.segment_ids):
+        sums, size = totals.sums[i], int(totals.count[i])
+
+        def rate(column: str, sums=sums, size=size) -> float:
+            return float(sums[columns[column]]) / size if column in columns and size else 0.0
+
+        mix, deals = mix_of(sums)
+        out[int(s)] = Kpis(
+            size=size,
+            customer_share=size / n if n else 0.0,
+            revenue_share=float(sums[columns["TotalSpend"]]) / total_spend if total_spend else 0.0,
+            avg_spend=rate("TotalSpend"),
+            response_rate=rate("Response"),
+            campaign_acceptance={c: rate(c) for c in earlier},
+            any_campaign_acceptance=float(totals.any_campaign[i]) / size
+            if earlier and size
+            else 0.0,
+            retention_risk=float(totals.recency_over[i]) / size if size else 0.0,
+            complaint_rate=rate("Complain"),
+            preferred_channel=preferred_channel(mix, deals, population),
+            main_channel=max(mix, key=lambda c: (mix[c], c)) if mix else None,
+            channel_mix=mix,
+            deals_share=deals,
+            avg_income=rate("Income") if size else None,
+        )
+    return out
+
+
 def segment_kpis(
     features: pd.DataFrame,
     labels: np.ndarray,
@@ -52,41 +86,15 @@ def segment_kpis(
     recency_days: int,
 ) -> dict[int, Kpis]:
     """KPIs per segment id. `features` holds business features (original units) per customer."""
-    labels = np.asarray(labels)
-    n = len(features)
-    total_spend = float(features["TotalSpend"].sum())
-    pop_mix, pop_deals = channel_mix(features)
-    population = {**pop_mix, "deals": pop_deals}
-    out = {}
-    for s in segment_ids:
-        members = features.loc[labels == s]
-        size = len(members)
-        mix, deals = channel_mix(members)
-        earlier = [c for c in CAMPAIGNS if c in members]
-        out[int(s)] = Kpis(
-            size=size,
-            customer_share=size / n if n else 0.0,
-            revenue_share=float(members["TotalSpend"].sum()) / total_spend if total_spend else 0.0,
-            avg_spend=float(members["TotalSpend"].mean()) if size else 0.0,
-            response_rate=_rate(members, "Response"),
-            campaign_acceptance={c: _rate(members, c) for c in earlier},
-            any_campaign_acceptance=float((members[earlier].sum(axis=1) > 0).mean())
-            if earlier and size
-            else 0.0,
-            retention_risk=float((members["Recency"] > recency_days).mean()) if size else 0.0,
-            complaint_rate=_rate(members, "Complain"),
-            preferred_channel=preferred_channel(mix, deals, population),
-            main_channel=max(mix, key=lambda c: (mix[c], c)) if mix else None,
-            channel_mix=mix,
-            deals_share=deals,
-            avg_income=float(members["Income"].mean()) if size else None,
-        )
-    return out
+    totals = SegmentTotals.from_chunk(
+        features, features.iloc[:, :0], np.asarray(labels), list(segment_ids), recency_days
+    )
+    return kpis_from_totals(totals)
 
 
-def population_kpis(features: pd.DataFrame, recency_days: int) -> dict[str, float]:
+def population_kpis(totals: SegmentTotals) -> dict[str, float]:
     """The same KPIs for all customers (the 'average customer' the segments compare to)."""
-    k = segment_kpis(features, np.zeros(len(features), dtype=int), [0], recency_days)[0]
+    k = kpis_from_totals(totals.pooled())[0]
     return {
         "avg_spend": k.avg_spend,
         "response_rate": k.response_rate,

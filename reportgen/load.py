@@ -33,6 +33,7 @@ import itertools
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -191,7 +192,96 @@ class _Result:
     missing_optional: list[str] = field(default_factory=list)
 
 
-def _load(path: Path, config: Config, issues: _Issues) -> _Result:
+#: Rows per chunk when a file is streamed (`open_table(...).chunks(...)`).
+CHUNK_ROWS = 200_000
+
+
+@dataclass
+class Table:
+    """An opened customer file: its header matched to the schema, its rows read on demand.
+
+    `chunks` converts the rows chunk by chunk (the whole file at once when `chunk_rows` is
+    None), each with the file row number of every row, so a bad value deep in a large file
+    is named by its row. Text and Parquet files
+    are streamed; an Excel workbook is read whole (openpyxl cannot stream cell values cheaply).
+    """
+
+    path: Path
+    file: str
+    fmt: str
+    sha256: str
+    headers: list[str]
+    matched: dict[str, int]
+    extras: list[str]
+    missing_required: list[str]
+    missing_optional: list[str]
+    meta: _TextMeta | None = None
+    whole: _Raw | None = None
+
+    def raw_chunks(self, chunk_rows: int | None) -> Iterator[_Raw]:
+        if self.fmt == "csv":
+            assert self.meta is not None
+            text_cols = [
+                pos
+                for canon, pos in self.matched.items()
+                if schema.COLUMNS[canon][0] in ("id", "category", "date")
+            ]
+            yield from _read_text_chunks(
+                self.path, self.file, self.meta, sorted(self.matched.values()), text_cols, chunk_rows
+            )
+        elif self.fmt == "parquet" and self.whole is None:
+            yield from _parquet_chunks(self.path, self.file, self.headers, chunk_rows)
+        else:
+            assert self.whole is not None
+            yield self.whole
+
+    def chunks(
+        self, config: Config, issues: _Issues, chunk_rows: int | None = CHUNK_ROWS
+    ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """(canonical frame, file row number of each row), chunk by chunk. The date format is detected on the first chunk
+        (unless configured) and then required of every later one; `self.date_format` holds it
+        once the first chunk is read."""
+        configured = config.input.date_format
+        self.date_format = configured
+        first = True
+        for raw in self.raw_chunks(chunk_rows):
+            fmt = configured if first else _fixed_format(self.date_format)
+            frame, found = _convert(raw, self.matched, self.file, issues, fmt)
+            if first or self.date_format is None:
+                self.date_format = found
+            first = False
+            yield frame, raw.rows
+
+    def info(self, rows: int, missing: dict[str, int], date_format: str | None) -> LoadInfo:
+        meta = self.meta
+        raw = self.whole
+        return LoadInfo(
+            path=self.file,
+            sha256=self.sha256,
+            format=self.fmt,
+            delimiter=meta.delimiter if meta else None,
+            encoding="utf-8" if meta else (raw.encoding if raw else "binary"),
+            bom=meta.bom if meta else False,
+            line_ending=meta.line_ending if meta else None,
+            date_format=date_format,
+            columns_matched={c: self.headers[p] for c, p in self.matched.items()},
+            extra_columns=self.extras,
+            rows=rows,
+            missing={c: int(n) for c, n in missing.items() if n > 0},
+        )
+
+    date_format: str | None = None
+
+
+def _fixed_format(found: str | None) -> str | None:
+    """The format later chunks must follow (a real-date column needs none)."""
+    return None if found in (None, NATIVE_DATES) else found
+
+
+def open_table(path: str | Path, config: Config, issues: _Issues | None = None) -> Table:
+    """Open a customer file and match its header; no data rows are converted yet."""
+    path = Path(path)
+    issues = issues or _Issues(strict=True)
     file = str(path)
     suffix = path.suffix.lower()
     if suffix in TEXT_EXTENSIONS:
@@ -217,46 +307,49 @@ def _load(path: Path, config: Config, issues: _Issues) -> _Result:
             f"{file}: cannot be read ({exc.strerror}) — check its permissions"
         ) from None
 
+    meta = whole = None
     if fmt == "csv":
         meta = _sniff_text(path, file, config)
         headers = meta.headers
     elif fmt == "excel":
-        raw = _read_excel(path, file, config)
-        headers = raw.headers
+        whole = _read_excel(path, file, config)
+        headers = whole.headers
     else:
-        raw = _read_parquet(path, file)
-        headers = raw.headers
-
+        headers = _parquet_headers(path, file)
     matched, extras, missing_required, missing_optional = _match_columns(
         headers, config.columns, file, issues
     )
-    if fmt == "csv":
-        text_cols = [
-            pos
-            for canon, pos in matched.items()
-            if schema.COLUMNS[canon][0] in ("id", "category", "date")
-        ]
-        raw = _read_text_data(path, file, meta, sorted(matched.values()), text_cols)
-
-    frame, date_format = _convert(raw, matched, file, issues, config)
-    if headers and frame.empty and not missing_required:
-        issues.add(f"{file}: no data rows (only a header) — export the customer rows too")
-    missing = {c: int(n) for c, n in frame.isna().sum().items() if n > 0}
-    info = LoadInfo(
-        path=file,
-        sha256=sha,
-        format=fmt,
-        delimiter=raw.delimiter,
-        encoding=raw.encoding,
-        bom=raw.bom,
-        line_ending=raw.line_ending,
-        date_format=date_format,
-        columns_matched={c: headers[p] for c, p in matched.items()},
-        extra_columns=extras,
-        rows=len(frame),
-        missing=missing,
+    return Table(
+        path, file, fmt, sha, headers, matched, extras, missing_required, missing_optional,
+        meta, whole,
     )
-    return _Result(frame, info, missing_required, missing_optional)
+
+
+def _load(path: Path, config: Config, issues: _Issues) -> _Result:
+    table = open_table(path, config, issues)
+    chunks = list(table.chunks(config, issues, chunk_rows=None))
+    frame = chunks[0][0] if len(chunks) == 1 else pd.concat([c[0] for c in chunks])
+    rows = np.concatenate([c[1] for c in chunks])
+    if schema.ID in frame:
+        check_unique_ids(frame[schema.ID], rows, table.file, issues)
+    if table.headers and frame.empty and not table.missing_required:
+        issues.add(f"{table.file}: no data rows (only a header) — export the customer rows too")
+    info = table.info(len(frame), frame.isna().sum().to_dict(), table.date_format)
+    return _Result(frame, info, table.missing_required, table.missing_optional)
+
+
+def check_unique_ids(ids: pd.Series, rows: np.ndarray, file: str, issues: _Issues) -> None:
+    """Every customer id once; the message names the first repeated id and its rows."""
+    duplicated = ids.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        first = ids.iloc[_first(duplicated)]
+        at = np.flatnonzero((ids == first).to_numpy())
+        listed = ", ".join(str(int(rows[i])) for i in at[:5])
+        more = f" and {len(at) - 5} more" if len(at) > 5 else ""
+        issues.add(
+            f"{file}: column {schema.ID}: customer id {first} appears more than once "
+            f"(rows {listed}{more}) — ids must be unique; remove or fix the duplicate rows"
+        )
 
 
 # ------------------------------------------------------------------ reading the file
@@ -356,44 +449,67 @@ def _detect_delimiter(text: str, truncated: bool, file: str) -> str:
     return best[1]
 
 
-def _read_text_data(
-    path: Path, file: str, meta: _TextMeta, positions: list[int], text_cols: list[int]
-) -> _Raw:
+def _read_text_chunks(
+    path: Path,
+    file: str,
+    meta: _TextMeta,
+    positions: list[int],
+    text_cols: list[int],
+    chunk_rows: int | None,
+) -> Iterator[_Raw]:
     encoding = "utf-8-sig" if meta.bom else "utf-8"
-    empty = _Raw(meta.headers, pd.DataFrame(columns=positions), np.empty(0, dtype=np.int64))
-    frame = None
-    if meta.headers and positions:
-        try:
-            frame = pd.read_csv(
-                path,
-                sep=meta.delimiter,
-                header=None,
-                skiprows=1,
-                dtype={p: str for p in text_cols},
-                encoding=encoding,
-                skip_blank_lines=False,
-                low_memory=False,
-                engine="c",
-            )
-        except pd.errors.EmptyDataError:
-            frame = None
-        except UnicodeDecodeError as exc:
-            raise _not_utf8(file, f"byte 0x{exc.object[exc.start]:02X}") from None
-        except pd.errors.ParserError as exc:
-            name = DELIMITER_NAMES.get(meta.delimiter, repr(meta.delimiter))
-            detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-            raise InputError(
-                f"{file}: cannot read it as {name}-separated text ({detail}) — check the "
-                "delimiter (set delimiter under [input]) and that fields containing it are quoted"
-            ) from None
-    raw = empty if frame is None else _Raw(meta.headers, frame, np.arange(len(frame)) + 2)
-    raw.delimiter, raw.encoding, raw.bom, raw.line_ending = (
-        meta.delimiter,
-        "utf-8",
-        meta.bom,
-        meta.line_ending,
-    )
-    return _drop_blank_rows(raw)
+
+    def raw(frame: pd.DataFrame | None, first_row: int) -> _Raw:
+        if frame is None:
+            out = _Raw(meta.headers, pd.DataFrame(columns=positions), np.empty(0, dtype=np.int64))
+        else:
+            out = _Raw(meta.headers, frame, np.arange(len(frame)) + first_row)
+        out.delimiter, out.encoding, out.bom, out.line_ending = (
+            meta.delimiter,
+            "utf-8",
+            meta.bom,
+            meta.line_ending,
+        )
+        return _drop_blank_rows(out)
+
+    if not (meta.headers and positions):
+        yield raw(None, 2)
+        return
+    name = DELIMITER_NAMES.get(meta.delimiter, repr(meta.delimiter))
+    try:
+        reader = pd.read_csv(
+            path,
+            sep=meta.delimiter,
+            header=None,
+            skiprows=1,
+            dtype={p: str for p in text_cols},
+            encoding=encoding,
+            skip_blank_lines=False,
+            low_memory=False,
+            engine="c",
+            chunksize=chunk_rows or None,
+        )
+        if chunk_rows is None:
+            yield raw(reader, 2)
+            return
+        first_row, seen = 2, False
+        with reader:
+            for frame in reader:
+                seen = True
+                yield raw(frame, first_row)
+                first_row += len(frame)
+        if not seen:
+            yield raw(None, 2)
+    except pd.errors.EmptyDataError:
+        yield raw(None, 2)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(file, f"byte 0x{exc.object[exc.start]:02X}") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        raise InputError(
+            f"{file}: cannot read it as {name}-separated text ({detail}) — check the "
+            "delimiter (set delimiter under [input]) and that fields containing it are quoted"
+        ) from None
 
 
 def _header_text(value: Any) -> str:
@@ -435,18 +551,50 @@ def _read_excel(path: Path, file: str, config: Config) -> _Raw:
     return _drop_blank_rows(_Raw(headers, data, rows))
 
 
-def _read_parquet(path: Path, file: str) -> _Raw:
+def _parquet_error(file: str, exc: Exception) -> InputError:
+    return InputError(
+        f"{file}: not a readable Parquet file ({type(exc).__name__}: {exc}) — "
+        "write it again with pandas/pyarrow"
+    )
+
+
+def _parquet_headers(path: Path, file: str) -> list[str]:
+    import pyarrow.parquet as pq
+
     try:
-        table = pd.read_parquet(path)
+        names = pq.ParquetFile(path).schema_arrow.names
     except Exception as exc:  # pyarrow raises many types for a corrupt file
-        raise InputError(
-            f"{file}: not a readable Parquet file ({type(exc).__name__}: {exc}) — "
-            "write it again with pandas/pyarrow"
-        ) from None
-    headers = [_header_text(c) for c in table.columns]
-    data = table.reset_index(drop=True)
-    data.columns = range(data.shape[1])
-    return _drop_blank_rows(_Raw(headers, data, np.arange(len(data)) + 2))
+        raise _parquet_error(file, exc) from None
+    return [_header_text(c) for c in names if c != "__index_level_0__"]
+
+
+def _parquet_chunks(
+    path: Path, file: str, headers: list[str], chunk_rows: int | None
+) -> Iterator[_Raw]:
+    """Row groups read in batches of `chunk_rows` (the whole file when None)."""
+    import pyarrow.parquet as pq
+
+    first_row = 2
+    try:
+        source = pq.ParquetFile(path)
+        names = [n for n in source.schema_arrow.names if n != "__index_level_0__"]
+        if chunk_rows is None:
+            batches = [source.read(columns=names)]
+        else:
+            batches = source.iter_batches(batch_size=chunk_rows, columns=names)
+        seen = False
+        for batch in batches:
+            seen = True
+            data = batch.to_pandas()
+            data.columns = range(data.shape[1])
+            yield _drop_blank_rows(_Raw(headers, data, np.arange(len(data)) + first_row))
+            first_row += len(data)
+        if not seen:
+            yield _Raw(headers, pd.DataFrame(columns=range(len(headers))), np.empty(0, np.int64))
+    except InputError:
+        raise
+    except Exception as exc:  # pyarrow raises many types for a corrupt file
+        raise _parquet_error(file, exc) from None
 
 
 def _drop_blank_rows(raw: _Raw) -> _Raw:
@@ -553,10 +701,10 @@ def _quoted(headers: list[str], positions: list[int]) -> str:
 
 
 def _convert(
-    raw: _Raw, matched: dict[str, int], file: str, issues: _Issues, config: Config
+    raw: _Raw, matched: dict[str, int], file: str, issues: _Issues, date_format: str | None
 ) -> tuple[pd.DataFrame, str | None]:
     columns: dict[str, pd.Series] = {}
-    date_format: str | None = None
+    found: str | None = date_format
     rows = raw.rows
     for canon, pos in matched.items():
         if pos not in raw.data.columns:
@@ -570,13 +718,13 @@ def _convert(
         elif kind == "category":
             converted = _to_category(series)
         elif kind == "date":
-            converted, date_format = _to_dates(series, where, issues, config.input.date_format)
+            converted, found = _to_dates(series, where, issues, date_format)
         else:
             converted = _to_number(series, kind, where, issues)
         if converted is not None:
             columns[canon] = converted
     frame = pd.DataFrame(columns, index=pd.RangeIndex(len(raw.data)))
-    return frame, date_format
+    return frame, found
 
 
 @dataclass
@@ -688,16 +836,6 @@ def _to_id(series: pd.Series, where: _Where, issues: _Issues) -> pd.Series | Non
             return None
         ints = text.str.fullmatch(r"-?(?:0|[1-9]\d{0,17})").fillna(False).astype(bool)
         ids = text.astype("int64") if ints.all() else text.astype("str")
-    duplicated = ids.duplicated(keep=False).to_numpy()
-    if duplicated.any():
-        first = ids.iloc[_first(duplicated)]
-        at = np.flatnonzero((ids == first).to_numpy())
-        listed = ", ".join(str(int(where.rows[i])) for i in at[:5])
-        more = f" and {len(at) - 5} more" if len(at) > 5 else ""
-        issues.add(
-            f"{where.file}: column {where.column}: customer id {first} appears more than once "
-            f"(rows {listed}{more}) — ids must be unique; remove or fix the duplicate rows"
-        )
     return ids
 
 

@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .clean import CleaningRules, OutlierBounds, apply_cleaning, outlier_reasons
+from .clean import CleaningRules, OutlierBounds
 from .errors import InputError
-from .features import DesignSpec, design_matrix, engineer
-from .segment import nearest_centroid
+from .features import DesignSpec
 
 MODEL_FORMAT = "reportgen-model"
 MODEL_VERSION = 1
@@ -32,9 +31,12 @@ def build_model(
     segment_names: dict[int, str] | None = None,
     tool_version: str = "",
     segment_ids: list[int] | None = None,
+    driver_stats: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
     """model.json content. `segment_ids[i]` is the id of the segment whose centroid is row i
-    (default 0..k-1); ids stay stable across monthly runs, so they need not be contiguous."""
+    (default 0..k-1); ids stay stable across monthly runs, so they need not be contiguous.
+    `driver_stats` ({"mean": [...], "std": [...]}, one value per numeric clustering feature,
+    over the fitted customers) lets scoring call a driver's value high, average or low."""
     k = len(np.asarray(centroids))
     ids = [int(i) for i in (segment_ids if segment_ids is not None else range(k))]
     body = {
@@ -46,6 +48,8 @@ def build_model(
         "segment_names": {str(i): v for i, v in (segment_names or {}).items()},
         "segment_ids": ids,
     }
+    if driver_stats is not None:
+        body["drivers"] = {k: [float(x) for x in v] for k, v in driver_stats.items()}
     return {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -58,7 +62,7 @@ def build_model(
 
 _BODY_KEYS = ["cleaning", "outliers", "design", "reference_date", "centroids", "segment_names"]
 #: parts added later; covered by the checksum when present.
-_OPTIONAL_BODY_KEYS = ["segment_ids"]
+_OPTIONAL_BODY_KEYS = ["segment_ids", "drivers"]
 
 
 def check_model(model: dict[str, Any], source: str = "model.json") -> None:
@@ -115,6 +119,9 @@ class ModelParts:
     centroids: np.ndarray
     ids: np.ndarray
     names: dict[int, str]
+    #: mean and std of each numeric clustering feature over the fitted customers (or None)
+    driver_mean: list[float] | None = None
+    driver_std: list[float] | None = None
 
 
 def model_parts(model: dict[str, Any], source: str = "model.json") -> ModelParts:
@@ -127,6 +134,8 @@ def model_parts(model: dict[str, Any], source: str = "model.json") -> ModelParts
         centroids=np.asarray(model["centroids"], dtype=float),
         ids=np.asarray(segment_ids(model), dtype=int),
         names={int(k): v for k, v in model["segment_names"].items()},
+        driver_mean=model.get("drivers", {}).get("mean"),
+        driver_std=model.get("drivers", {}).get("std"),
     )
 
 
@@ -168,24 +177,11 @@ def require_columns(
 def assign(model: dict[str, Any], frame: pd.DataFrame, source: str = "model.json") -> pd.DataFrame:
     """Assign customers (a loaded frame, canonical columns) to the model's segments.
 
-    Returns customer_id, segment, persona, excluded_from_fit (outside the model's IQR
-    fences), exclusion_reason, distance_to_centroid — computed exactly as in the fitting run.
+    Returns the columns of segments.csv (customer_id, segment, persona, excluded_from_fit,
+    exclusion_reason, distance_to_centroid, margin_to_next_segment, driver_1..3) — computed
+    by the same scoring function as a fitting run.
     """
+    from .score import score, segments_table
+
     parts = model_parts(model, source)
-    cleaned, _ = apply_cleaning(frame, parts.rules)
-    features = engineer(cleaned, parts.reference_date)
-    require_columns(parts.spec, features, cleaned, source)
-    reasons = outlier_reasons(features, parts.bounds)
-    X = design_matrix(parts.spec, features, cleaned)
-    position, distance = nearest_centroid(X, parts.centroids)
-    labels = parts.ids[position]
-    return pd.DataFrame(
-        {
-            "customer_id": frame["ID"].astype(str).to_numpy(),
-            "segment": labels,
-            "persona": [parts.names.get(int(i), "") for i in labels],
-            "excluded_from_fit": (reasons != "").to_numpy(),
-            "exclusion_reason": reasons.to_numpy(),
-            "distance_to_centroid": np.round(distance, 6),
-        }
-    )
+    return segments_table(score(parts, frame, source).customers, parts)

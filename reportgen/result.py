@@ -94,7 +94,11 @@ class ModelInfo(_Model):
     stability_scores: list[float]
     alternatives: list[Alternative]
     pca_explained_variance: list[float] = []
+    #: what each sampled figure was computed on, in words (for the methodology page)
     samples: dict[str, str] = {}
+    #: rows each step saw: table, fit (sample), fitted (inside the fences), silhouette,
+    #: stability_resample (rows per refit), stability_resamples, alternatives, charts
+    sample_sizes: dict[str, int] = {}
 
 
 class Persona(_Model):
@@ -315,51 +319,76 @@ class Summary(_Model):
         return cls.model_validate_json(text)
 
 
-#: Columns of segments.csv, the file marketing operations import into their CRM.
-SEGMENTS_CSV_COLUMNS = [
-    "customer_id",
-    "segment",
-    "persona",
-    "excluded_from_fit",
-    "exclusion_reason",
-    "distance_to_centroid",
-    "driver_1",
-    "driver_2",
-    "driver_3",
-]
+#: Rows of segments.csv written at a time (bounded memory for the per-row text).
+WRITE_ROWS = 500_000
 
 
 @dataclass
 class Analysis:
-    """Everything a finished run knows: the summary, per-customer rows, chart arrays, model."""
+    """Everything a finished run knows: the summary, per-customer rows, chart data, model."""
 
     summary: Summary
-    #: one row per input customer: customer_id, segment, excluded_from_fit, exclusion_reason,
-    #: distance_to_centroid, driver_1..3, pca_1, pca_2, tsne_1, tsne_2, silhouette, and the
-    #: business features in original units (for boxplots and LIME/SHAP pictures).
+    #: one compact row per input customer (score.py): customer_id, segment, excluded_from_fit,
+    #: exclusion_reason, distance_to_centroid, margin_to_next_segment and the drivers as
+    #: codes; segments.csv spells them out. Empty when read back from a run folder.
     customers: pd.DataFrame
+    #: the chart sample (at most `sampling.chart_rows` customers): segment, PCA/t-SNE
+    #: coordinates, silhouette and the business features, saved as chart_sample.parquet.
+    chart_rows: pd.DataFrame | None = None
     #: named arrays for charts (e.g. SHAP values of a sample), saved as arrays.npz.
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     #: model.json content (plain data; see model.py).
     model: dict[str, Any] = field(default_factory=dict)
 
     def segments_csv(self) -> pd.DataFrame:
-        cols = [c for c in SEGMENTS_CSV_COLUMNS if c in self.customers]
-        return self.customers[cols]
+        """segments.csv as one frame (small tables and tests; files are written in chunks)."""
+        from .model import model_parts
+        from .score import segments_table
+
+        return segments_table(self.customers, model_parts(self.model))
 
 
-def write_files(analysis: Analysis, folder: Path) -> None:
-    """Write summary.json, segments.csv, model.json, customers.parquet, arrays.npz into folder."""
+def write_segments(analysis: Analysis, folder: Path, parquet: bool = False) -> None:
+    """segments.csv (and segments.parquet) in slices, so the text never exists for all rows."""
+    from .model import model_parts
+    from .score import segments_table
+
+    parts = model_parts(analysis.model)
+    customers = analysis.customers
+    writer = None
+    with open(folder / "segments.csv", "w", encoding="utf-8", newline="") as fh:
+        for start in range(0, max(len(customers), 1), WRITE_ROWS):
+            rows = segments_table(customers.iloc[start : start + WRITE_ROWS], parts)
+            rows.to_csv(fh, index=False, header=start == 0, lineterminator="\n")
+            if parquet:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                batch = pa.Table.from_pandas(rows, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(folder / "segments.parquet", batch.schema)
+                writer.write_table(batch)
+    if writer is not None:
+        writer.close()
+
+
+def write_files(analysis: Analysis, folder: Path, segments_parquet: bool = False) -> None:
+    """Write summary.json, segments.csv, model.json, chart_sample.parquet, arrays.npz."""
     import numpy as np
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(analysis.summary.dumps() + "\n", encoding="utf-8")
-    analysis.segments_csv().to_csv(folder / "segments.csv", index=False, lineterminator="\n")
+    write_segments(analysis, folder, segments_parquet)
     (folder / "model.json").write_text(
         json.dumps(analysis.model, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
-    analysis.customers.to_parquet(folder / "customers.parquet", index=False)
+    if analysis.chart_rows is not None:
+        analysis.chart_rows.to_parquet(folder / CHART_FILE, index=False)
     np.savez_compressed(folder / "arrays.npz", **analysis.arrays)
+
+
+#: per-customer chart data of a run folder (runs before the chart sample wrote customers.parquet)
+CHART_FILE = "chart_sample.parquet"
 
 
 def read_summary(folder: Path) -> Summary:
@@ -373,8 +402,13 @@ def read_files(folder: Path, summary: Summary | None = None) -> Analysis:
     import pandas as pd
 
     summary = summary or read_summary(folder)
-    customers = pd.read_parquet(folder / "customers.parquet")
+    chart_path = folder / CHART_FILE
+    if not chart_path.exists():
+        chart_path = folder / "customers.parquet"
+    chart = pd.read_parquet(chart_path)
     with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     model = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    return Analysis(summary=summary, customers=customers, arrays=arrays, model=model)
+    return Analysis(
+        summary=summary, customers=pd.DataFrame(), chart_rows=chart, arrays=arrays, model=model
+    )

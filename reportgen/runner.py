@@ -59,6 +59,7 @@ def run_job(
     period: str | None = None,
     report: bool = True,
     refit: bool = False,
+    counter=None,
 ) -> Path:
     """Analyse `data` and write a complete run folder at `out`. Returns `out`.
 
@@ -68,22 +69,26 @@ def run_job(
     leaves the database and every earlier folder untouched.
     """
     from . import history
-    from .load import load_customers
     from .pipeline import analyse
     from .result import write_files
+    from .scan import Source
 
     say = progress or (lambda _m: None)
     say(f"Reading {data}")
-    loaded = load_customers(data, config)
+    source = Source.from_file(data, config)
     db = history.db_path(config, out) if config.history.enabled and period else None
     previous = history.previous_run(db, period) if db is not None else None
     if previous is not None:
         how = "refitting and matching to" if refit else "scoring with the model of"
         say(f"Keeping segment identities: {how} {previous.period} (run {previous.run_id})")
-    analysis = analyse(loaded, config, progress=say, period=period, previous=previous, refit=refit)
+    analysis = analyse(
+        source, config, progress=say, period=period, previous=previous, refit=refit,
+        counter=counter,
+    )
     with history.recording(db) if db is not None else nullcontext() as recorder:
         with atomic_folder(out) as folder:
-            write_files(analysis, folder)
+            say("Writing segments.csv, summary.json and model.json")
+            write_files(analysis, folder, config.output.segments_parquet)
             if report:
                 from .render import render_run
 
@@ -106,10 +111,13 @@ class Assigned:
 def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assigned:
     """Score `data` with a saved model.json (no refit) and write a segments CSV to `out`.
 
-    `model_path` may be the model.json or the run folder holding it.
+    `model_path` may be the model.json or the run folder holding it. The file is read and
+    scored chunk by chunk (the same scoring function as `run`); the CSV appears only when
+    every row was scored.
     """
-    from .load import load_customers
-    from .model import assign
+    from .model import model_parts
+    from .scan import Source
+    from .score import score, segments_table
 
     model_path = Path(model_path)
     if model_path.is_dir():
@@ -125,8 +133,8 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
             f"{model_path}: not a reportgen model file ({exc.__class__.__name__}) — pass the "
             "model.json of a run unchanged"
         ) from None
-    loaded = load_customers(data, config)
-    table = assign(model, loaded.frame, str(model_path))
+    parts = model_parts(model, str(model_path))
+    source = Source.from_file(data, config)
     out = Path(out)
     if out.exists() and out.is_dir():
         raise InputError(f"{out}: is a folder — give a file name for --out, e.g. scores.csv")
@@ -137,18 +145,23 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
         raise InputError(
             f"{out}: cannot write here ({exc.strerror}) — choose another --out"
         ) from None
+    counts: dict[int, int] = {}
+    customers = excluded = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            table.to_csv(fh, index=False, lineterminator="\n")
+            for frame, _rows in source.chunks(config.sampling.chunk_rows):
+                scored = score(parts, frame.reset_index(drop=True), str(model_path)).customers
+                table = segments_table(scored, parts)
+                table.to_csv(fh, index=False, header=customers == 0, lineterminator="\n")
+                customers += len(table)
+                excluded += int(table["excluded_from_fit"].sum())
+                for k, v in table["segment"].value_counts().items():
+                    counts[int(k)] = counts.get(int(k), 0) + int(v)
+        if customers == 0:
+            raise InputError(f"{data}: no data rows (only a header) — export the customer rows too")
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    sizes = table["segment"].value_counts().sort_index()
-    return Assigned(
-        out=out,
-        customers=len(table),
-        excluded=int(table["excluded_from_fit"].sum()),
-        sizes={int(k): int(v) for k, v in sizes.items()},
-    )
+    return Assigned(out=out, customers=customers, excluded=excluded, sizes=dict(sorted(counts.items())))

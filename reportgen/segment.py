@@ -6,7 +6,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from kneed import KneeLocator
 from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import (
@@ -60,21 +59,59 @@ def _kmeans(k: int, seed: int, n_init: int) -> KMeans:
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed)
 
 
-def _metrics(X: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def _knee_locator():
+    """kneed's KneeLocator without matplotlib: kneed imports pyplot when it can, which would
+    load a plotting stack into the analysis (and cost `reportgen history` seconds)."""
+    import sys
+
+    if "kneed" not in sys.modules and "matplotlib" not in sys.modules:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]  # import fails -> no plots
+        try:
+            from kneed import KneeLocator
+        finally:
+            del sys.modules["matplotlib"]
+        return KneeLocator
+    from kneed import KneeLocator
+
+    return KneeLocator
+
+
+def sample_rows(n: int, size: int | None, seed: int) -> np.ndarray | None:
+    """A reproducible random subset of `size` of `n` rows (sorted), or None for all rows."""
+    if size is None or n <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def _metrics(
+    X: np.ndarray, labels: np.ndarray, sil_rows: np.ndarray | None = None
+) -> dict[str, float]:
+    """Silhouette (on `sil_rows` when given: it is O(n²)), Calinski-Harabasz, Davies-Bouldin."""
+    sx, sl = (X, labels) if sil_rows is None else (X[sil_rows], labels[sil_rows])
     return {
-        "silhouette": float(silhouette_score(X, labels)),
+        "silhouette": float(silhouette_score(sx, sl)) if len(set(sl.tolist())) > 1 else 0.0,
         "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
         "davies_bouldin": float(davies_bouldin_score(X, labels)),
     }
 
 
 @single_threaded
-def score_k_range(X: np.ndarray, k_min: int, k_max: int, seed: int, n_init: int) -> list[KScore]:
-    """Inertia, silhouette, Calinski-Harabasz and Davies-Bouldin for every k in the range."""
+def score_k_range(
+    X: np.ndarray,
+    k_min: int,
+    k_max: int,
+    seed: int,
+    n_init: int,
+    sil_rows: np.ndarray | None = None,
+) -> list[KScore]:
+    """Inertia, silhouette, Calinski-Harabasz and Davies-Bouldin for every k in the range
+    (the silhouette on `sil_rows`, the same rows for every k)."""
     scores = []
     for k in range(k_min, min(k_max, len(X) - 1) + 1):
         model = _kmeans(k, seed, n_init).fit(X)
-        scores.append(KScore(k=k, inertia=float(model.inertia_), **_metrics(X, model.labels_)))
+        scores.append(
+            KScore(k=k, inertia=float(model.inertia_), **_metrics(X, model.labels_, sil_rows))
+        )
     return scores
 
 
@@ -89,7 +126,7 @@ def choose_k(scores: list[KScore]) -> KChoice:
     best_sil = max(scores, key=lambda s: (s.silhouette, -s.k)).k
     elbow = None
     if len(scores) >= 3:
-        knee = KneeLocator(
+        knee = _knee_locator()(
             ks, [s.inertia for s in scores], curve="convex", direction="decreasing"
         ).knee
         elbow = int(knee) if knee is not None else None
@@ -130,9 +167,10 @@ def fit_final(X: np.ndarray, k: int, seed: int, n_init: int) -> tuple[np.ndarray
 
 def nearest_centroid(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(segment, Euclidean distance to its centroid) for every row."""
-    d2 = ((X[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-    labels = d2.argmin(axis=1)
-    return labels, np.sqrt(d2[np.arange(len(X)), labels])
+    from .score import nearest_two
+
+    first, distance, _, _ = nearest_two(X, np.asarray(centroids))
+    return first, distance
 
 
 @single_threaded
@@ -236,14 +274,21 @@ def alternatives(
 
 
 @single_threaded
-def pca_2d(X: np.ndarray, seed: int) -> tuple[np.ndarray, list[float]]:
-    """2-D PCA coordinates and the share of variance each axis explains."""
+def pca_2d(
+    X: np.ndarray, seed: int, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, list[float]]:
+    """2-D PCA fitted on X: coordinates of `rows` (all rows by default) and the share of
+    variance each axis explains."""
     pca = PCA(n_components=2, random_state=seed).fit(X)
-    return pca.transform(X), [float(v) for v in pca.explained_variance_ratio_]
+    return pca.transform(X if rows is None else X[rows]), [
+        float(v) for v in pca.explained_variance_ratio_
+    ]
 
 
 @single_threaded
 def silhouettes(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    if len(set(labels.tolist())) < 2:
+        return np.full(len(X), np.nan)
     return silhouette_samples(X, labels)
 
 

@@ -1,0 +1,303 @@
+"""FIT: everything that learns, on the bounded fit sample drawn by the scan.
+
+Cleaning statistics (medians, modes, IQR fences), the scaler, the choice of k, K-Means,
+stability, the alternative algorithms and the chart projections all see the sample only —
+the whole table when it is no larger than `sampling.fit_rows`, so small files give exactly
+the results of fitting on everything. Quadratic steps see nested, seeded subsets of it
+(silhouette, alternatives, charts); every size is recorded in `Fitted.sample_sizes`.
+
+Scored with last month's model (`parts`), nothing is refitted: the model's cleaning,
+scaling and centroids are used, and k is still scored so the report can say what a refit
+would choose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .clean import CleaningRules, OutlierBounds, apply_cleaning, fit_cleaning, fit_outliers
+from .clean import outlier_reasons
+from .config import Config
+from .errors import InputError
+from .features import (
+    DEFAULT_CLUSTERING_FEATURES,
+    DesignSpec,
+    design_matrix,
+    engineer,
+    fit_design,
+    reference_date,
+)
+from .identity import Match, PreviousRun, identity_match, relabel
+from .model import ModelParts, build_model, require_columns
+from .scan import Scan
+from .score import score
+from .segment import (
+    KChoice,
+    _metrics,
+    alternatives,
+    choose_k,
+    fit_final,
+    pca_2d,
+    score_k_range,
+    silhouettes,
+    stability,
+    tsne_2d,
+)
+
+
+@dataclass
+class Fitted:
+    """What the fit learned, plus the sample-level tables the explanations and charts use."""
+
+    rules: CleaningRules
+    bounds: OutlierBounds
+    reference: pd.Timestamp
+    spec: DesignSpec
+    chosen: list[str]
+    centroids: np.ndarray
+    seg_ids: np.ndarray
+    k: int
+    forced: bool
+    choice: KChoice
+    scores: list
+    metrics: dict[str, float]
+    stability: list[float]
+    alternatives: list[dict]
+    pca_variance: list[float]
+    tsne_note: str
+    match: Match | None
+    driver_stats: dict[str, list[float]]
+    #: the sample's rows: cleaned, business features, fitted or not, and their scores
+    cleaned: pd.DataFrame
+    features: pd.DataFrame
+    fit_mask: np.ndarray
+    sample_view: pd.DataFrame
+    #: the chart sample: per-customer chart data (maps, silhouettes, features)
+    chart: pd.DataFrame
+    sample_sizes: dict[str, int] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def parts(self) -> ModelParts:
+        return ModelParts(
+            rules=self.rules,
+            bounds=self.bounds,
+            spec=self.spec,
+            reference_date=self.reference,
+            centroids=np.asarray(self.centroids, dtype=float),
+            ids=np.asarray(self.seg_ids, dtype=int),
+            names=dict(self.names),
+            driver_mean=self.driver_stats["mean"],
+            driver_std=self.driver_stats["std"],
+        )
+
+    def model_json(self, names: dict[int, str], tool_version: str) -> dict[str, Any]:
+        return build_model(
+            self.rules, self.bounds, self.spec, self.reference, self.centroids, names,
+            tool_version, segment_ids=self.seg_ids.tolist(), driver_stats=self.driver_stats,
+        )
+
+    def sample_notes(self, rows: int) -> dict[str, str]:
+        """In words, for the methodology page: which figures come from which sample."""
+        s = self.sample_sizes
+        notes = {"tsne": self.tsne_note}
+        if s["fit"] < rows:
+            notes["fit"] = (
+                f"The model (cleaning statistics, scaling, k, K-Means, stability, explanations) "
+                f"was fitted on a random sample of {s['fit']:,} of the {rows:,} customers; every "
+                "customer was then scored with it, and sizes, shares, profiles and KPIs count "
+                "every customer."
+            )
+        if s["silhouette"] < s["fitted"]:
+            notes["silhouette"] = (
+                f"Silhouette scores on a random sample of {s['silhouette']:,} of the "
+                f"{s['fitted']:,} fitted customers."
+            )
+        if s["alternatives"] < s["fitted"]:
+            notes["alternatives"] = (
+                f"The other algorithms (and K-Means' row beside them) were compared on a random "
+                f"sample of {s['alternatives']:,} fitted customers."
+            )
+        if s["charts"] < rows:
+            notes["charts"] = (
+                f"Maps, box plots and the per-customer silhouette chart show a random sample of "
+                f"{s['charts']:,} of the {rows:,} customers."
+            )
+        return notes
+
+
+def _nested(order: np.ndarray, mask: np.ndarray | None, size: int) -> np.ndarray | None:
+    """The first `size` rows (of those in `mask`) in the seeded `order`, sorted — or None
+    when there are no more rows than that (use them all). Subsets drawn this way are nested:
+    a smaller size picks a subset of a larger one."""
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    rows = np.arange(len(order)) if mask is None else np.flatnonzero(mask)
+    if len(rows) <= size:
+        return None
+    return np.sort(rows[np.argsort(rank[rows], kind="stable")[:size]])
+
+
+def _cleaning(table: Scan, config: Config, parts: ModelParts | None):
+    sample = table.sample
+    if parts is not None:
+        cleaned, _ = apply_cleaning(sample, parts.rules)
+        features = engineer(cleaned, parts.reference_date)
+        return parts.rules, parts.bounds, parts.reference_date, cleaned, features
+    rules = fit_cleaning(sample, config.cleaning)
+    cleaned, _ = apply_cleaning(sample, rules)
+    configured = config.features.reference_date
+    ref = reference_date(cleaned, configured)
+    if not configured and table.latest_enrolled is not None:
+        ref = table.latest_enrolled  # the latest enrollment date in the whole table
+    features = engineer(cleaned, ref)
+    missing = [c for c in config.cleaning.outlier_columns if c not in features]
+    if missing:
+        raise InputError(
+            f"cleaning.outlier_columns: unknown column(s) {', '.join(missing)} — choose "
+            f"from {', '.join(features.columns)}"
+        )
+    bounds = fit_outliers(features, config.cleaning.outlier_columns, config.cleaning.iqr_factor)
+    return rules, bounds, ref, cleaned, features
+
+
+def _design(config: Config, parts, features, cleaned, fit_mask, previous):
+    if parts is not None:
+        spec = parts.spec
+        require_columns(spec, features, cleaned, f"model of {previous.period}")
+        chosen = spec.numeric + list(spec.categories)
+        wanted = config.features.clustering or DEFAULT_CLUSTERING_FEATURES
+        if sorted(wanted) != sorted(chosen) or config.cleaning.scaling != spec.scaling:
+            raise InputError(
+                f"features.clustering / cleaning.scaling differ from the model of "
+                f"{previous.period} ({', '.join(chosen)}; {spec.scaling}) — add --refit to "
+                "fit anew with the new settings"
+            )
+        return spec, chosen
+    chosen = config.features.clustering or DEFAULT_CLUSTERING_FEATURES
+    spec = fit_design(
+        features, cleaned, chosen, config.cleaning.scaling, config.features.category_weight,
+        fit_mask,
+    )
+    return spec, chosen
+
+
+def _k(config: Config, X: np.ndarray, sil_rows, parts, previous):
+    cc = config.clustering
+    scores = score_k_range(X, cc.k_min, cc.k_max, config.seed, cc.n_init, sil_rows)
+    choice = choose_k(scores)
+    forced = cc.k is not None
+    k = cc.k if forced else choice.k
+    if parts is not None:
+        if forced and cc.k != len(parts.ids):
+            raise InputError(
+                f"clustering.k = {cc.k} differs from the {len(parts.ids)} segments of "
+                f"{previous.period}'s model — add --refit to fit anew with k = {cc.k}"
+            )
+        k = len(parts.ids)
+    if k > len(X) - 1:
+        raise InputError(f"clustering.k = {k} is larger than the customers allow ({len(X)})")
+    return scores, choice, forced, k
+
+
+def fit(
+    table: Scan, config: Config, stages, parts: ModelParts | None, previous: PreviousRun | None
+) -> Fitted:
+    """Everything that learns, on `table.sample`; see the module docstring."""
+    cc, sampling, seed = config.clustering, config.sampling, config.seed
+    with stages.stage("clean", "Cleaning the data"):
+        rules, bounds, ref, cleaned, features = _cleaning(table, config, parts)
+        fit_mask = (outlier_reasons(features, bounds) == "").to_numpy()
+    with stages.stage("features", "Building the clustering features"):
+        spec, chosen = _design(config, parts, features, cleaned, fit_mask, previous)
+        X_all = design_matrix(spec, features, cleaned)
+        X = X_all[fit_mask]
+        if len(X) < cc.k_min + 2:
+            raise InputError(
+                f"{table.info.path}: only {len(X)} customers left after cleaning — "
+                "segmentation needs more rows"
+            )
+        order = np.random.default_rng(seed).permutation(len(X_all))
+        fit_order = np.argsort(np.argsort(order)[fit_mask], kind="stable")
+        sil_rows = _nested(fit_order, None, sampling.silhouette_rows)
+        alt_rows = _nested(fit_order, None, sampling.alternatives_rows)
+        chart_rows = _nested(order, None, sampling.chart_rows)
+    with stages.stage("k_selection", f"Scoring k = {cc.k_min}..{cc.k_max}"):
+        scores, choice, forced, k = _k(config, X, sil_rows, parts, previous)
+    with stages.stage("kmeans", f"Fitting K-Means with k = {k}"):
+        match: Match | None = None
+        threshold = config.history.match_threshold
+        if parts is not None:
+            centroids, seg_ids = parts.centroids, parts.ids
+            match = identity_match(seg_ids.tolist(), previous, threshold)
+        else:
+            centroids, _ = fit_final(X, k, seed, cc.n_init)
+            seg_ids = np.arange(k)
+            if previous is not None:
+                centroids, seg_ids, match = relabel(centroids, spec, X, previous, threshold)
+        numeric = features.loc[fit_mask, spec.numeric]
+        driver_stats = {
+            "mean": numeric.mean().tolist(),
+            "std": numeric.std(ddof=0).fillna(0.0).tolist(),
+        }
+        fitted = Fitted(
+            rules, bounds, ref, spec, chosen, np.asarray(centroids), np.asarray(seg_ids), k,
+            forced, choice, scores, {}, [], [], [], "", match, driver_stats, cleaned, features,
+            fit_mask, pd.DataFrame(), pd.DataFrame(),
+        )
+        scored = score(fitted.parts, table.sample, table.info.path).customers
+        labels = scored["segment"].to_numpy()
+        fit_labels = labels[fit_mask]
+        fitted.sample_view = scored[["customer_id", "segment", "distance_to_centroid"]]
+    with stages.stage("stability", "Checking stability"):
+        fitted.stability = stability(
+            X, fit_labels, k, seed, cc.n_init, cc.stability_resamples, cc.stability_fraction
+        )
+    with stages.stage("alternatives", "Comparing other algorithms"):
+        k_range = range(cc.k_min, cc.k_max + 1)
+        ax, al = (X, fit_labels) if alt_rows is None else (X[alt_rows], fit_labels[alt_rows])
+        fitted.alternatives = alternatives(ax, al, k, k_range, seed, cc.alternatives)
+        fitted.metrics = {
+            **_metrics(X, fit_labels, sil_rows),
+            "stability_ari": float(np.mean(fitted.stability)),
+            "stability_ari_min": float(np.min(fitted.stability)),
+        }
+    with stages.stage("projection", "Projecting for charts (PCA, t-SNE)"):
+        fitted.chart = _chart_rows(fitted, X_all, X, fit_labels, scored, chart_rows, sil_rows, seed)
+    n_fit = len(X)
+    fitted.sample_sizes = {
+        "fit": len(X_all),
+        "fitted": n_fit,
+        "silhouette": n_fit if sil_rows is None else len(sil_rows),
+        "stability_resample": max(k + 1, int(cc.stability_fraction * n_fit)),
+        "stability_resamples": cc.stability_resamples,
+        "alternatives": n_fit if alt_rows is None else len(alt_rows),
+        "charts": len(fitted.chart),
+    }
+    return fitted
+
+
+def _chart_rows(fitted, X_all, X, fit_labels, scored, chart_rows, sil_rows, seed) -> pd.DataFrame:
+    """Per-customer chart data for the chart sample (all sample rows when it is small)."""
+    rows = np.arange(len(X_all)) if chart_rows is None else chart_rows
+    pca, fitted.pca_variance = pca_2d(X_all, seed, None if chart_rows is None else rows)
+    tsne, fitted.tsne_note = tsne_2d(X_all[rows], seed)
+    sil_fit = np.full(len(X), np.nan)
+    picked = np.arange(len(X)) if sil_rows is None else sil_rows
+    sil_fit[picked] = silhouettes(X[picked], fit_labels[picked])
+    sil = np.full(len(X_all), np.nan)
+    sil[fitted.fit_mask] = sil_fit
+    chart = scored.iloc[rows][
+        ["customer_id", "segment", "excluded_from_fit", "exclusion_reason", "distance_to_centroid"]
+    ].reset_index(drop=True)
+    chart["pca_1"], chart["pca_2"] = pca[:, 0], pca[:, 1]
+    chart["tsne_1"], chart["tsne_2"] = tsne[:, 0], tsne[:, 1]
+    chart["silhouette"] = sil[rows]
+    features = fitted.features
+    for column in features.columns:
+        chart[column] = features[column].to_numpy()[rows]
+    return chart
