@@ -62,9 +62,15 @@ class SegmentTotals:
         count = np.bincount(slot, minlength=k).astype(np.int64)
         earlier = [c for c in CAMPAIGNS if c in features]
         accepted = (features[earlier].sum(axis=1) > 0).to_numpy() if earlier else np.zeros(0)
-        any_campaign = np.bincount(slot[accepted.astype(bool)], minlength=k) if earlier else np.zeros(k, np.int64)
+        any_campaign = (
+            np.bincount(slot[accepted.astype(bool)], minlength=k)
+            if earlier
+            else np.zeros(k, np.int64)
+        )
         over = (features["Recency"] > recency_days).to_numpy() if "Recency" in features else None
-        recency_over = np.bincount(slot[over], minlength=k) if over is not None else np.zeros(k, np.int64)
+        recency_over = (
+            np.bincount(slot[over], minlength=k) if over is not None else np.zeros(k, np.int64)
+        )
         categories = {}
         for c in schema.CATEGORY_COLUMNS:
             if c in cleaned:
@@ -85,9 +91,17 @@ class SegmentTotals:
             merged = {c: Counter(v) for c, v in report.categories_merged.items()}
             dropped = list(report.dropped_columns)
         return cls(
-            list(segment_ids), list(features.columns), count, sums,
-            np.asarray(any_campaign, dtype=np.int64), np.asarray(recency_over, dtype=np.int64),
-            categories, exclusions, imputed, merged, dropped,
+            list(segment_ids),
+            list(features.columns),
+            count,
+            sums,
+            np.asarray(any_campaign, dtype=np.int64),
+            np.asarray(recency_over, dtype=np.int64),
+            categories,
+            exclusions,
+            imputed,
+            merged,
+            dropped,
         )
 
     def merge(self, other: SegmentTotals) -> SegmentTotals:
@@ -106,10 +120,17 @@ class SegmentTotals:
         for c, counts in other.merged.items():
             merged[c].update(counts)
         return SegmentTotals(
-            self.segment_ids, self.columns, self.count + other.count, self.sums + other.sums,
-            self.any_campaign + other.any_campaign, self.recency_over + other.recency_over,
-            categories, self.exclusions + other.exclusions, self.imputed + other.imputed,
-            merged, self.dropped_columns or other.dropped_columns,
+            self.segment_ids,
+            self.columns,
+            self.count + other.count,
+            self.sums + other.sums,
+            self.any_campaign + other.any_campaign,
+            self.recency_over + other.recency_over,
+            categories,
+            self.exclusions + other.exclusions,
+            self.imputed + other.imputed,
+            merged,
+            self.dropped_columns or other.dropped_columns,
         )
 
     # ---------------------------------------------------------------- what they give
@@ -143,7 +164,11 @@ class SegmentTotals:
         """All customers as one segment (id 0): the 'average customer'."""
         k1 = lambda a: np.asarray([a.sum()])  # noqa: E731
         return SegmentTotals(
-            [0], self.columns, k1(self.count), self.sums.sum(axis=0, keepdims=True),
-            k1(self.any_campaign), k1(self.recency_over),
+            [0],
+            self.columns,
+            k1(self.count),
+            self.sums.sum(axis=0, keepdims=True),
+            k1(self.any_campaign),
+            k1(self.recency_over),
             {c: {v: k1(n) for v, n in d.items()} for c, d in self.categories.items()},
         )

@@ -217,7 +217,13 @@ def run(ctx, data, out, k, period, no_report, refit, no_history, brand, template
     out = out or Path("output") / period
     output = ctx.obj["out"]
     result = run_job(
-        data, out, config, output.progress, period, report=not no_report, refit=refit,
+        data,
+        out,
+        config,
+        output.progress,
+        period,
+        report=not no_report,
+        refit=refit,
         counter=output.count,
     )
     click.echo(str(result))

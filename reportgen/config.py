@@ -80,9 +80,9 @@ class SamplingConfig(_Section):
     #: K-Means, stability, explanations): a reproducible random sample of the table.
     fit_rows: int = Field(50_000, ge=100)
     #: fitted customers the silhouette is computed on (it is quadratic in the rows).
-    silhouette_rows: int = Field(10_000, ge=100)
+    silhouette_rows: int = Field(5_000, ge=100)
     #: fitted customers the alternative algorithms (Gaussian mixture, DBSCAN, Ward) run on.
-    alternatives_rows: int = Field(5_000, ge=100)
+    alternatives_rows: int = Field(3_000, ge=100)
     #: customers kept for the charts (maps, box plots, silhouettes) and `render --from`.
     chart_rows: int = Field(10_000, ge=100)
     #: rows read and scored at a time; bounds memory, never changes a result.
@@ -104,10 +104,12 @@ class InterpretationConfig(_Section):
     surrogate_trees: int = Field(40, ge=5, le=500)
     surrogate_max_depth: int = Field(12, ge=2, le=30)
     surrogate_max_features: float = Field(0.6, gt=0, le=1)
+    #: fitted customers the surrogate learns from (a stratified sample when there are more).
+    surrogate_rows: int = Field(10_000, ge=100)
     #: share of the fitted customers held out (stratified) to measure the surrogate's fidelity.
     holdout_share: float = Field(0.25, gt=0.05, lt=0.9)
-    #: exact TreeSHAP for every customer up to this many rows; above it the per-customer
-    #: drivers use the fast path-attribution approximation and exact SHAP a sample.
+    #: segment drivers use exact TreeSHAP for every fitted customer up to this many; above it
+    #: a stratified sample of `shap_sample` of them.
     exact_shap_max_rows: int = Field(10000, ge=100)
     #: customers kept (stratified by segment) for the SHAP charts (arrays.npz).
     shap_sample: int = Field(1000, ge=100)

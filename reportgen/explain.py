@@ -97,6 +97,8 @@ class Surrogate:
     fidelity: float
     info: dict[str, Any] = field(default_factory=dict)
     train_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    #: shap.TreeExplainer of `model`, built on first use
+    explainer: Any = None
 
 
 def fit_surrogate(
@@ -181,7 +183,9 @@ def shap_tensor(
         warnings.simplefilter("ignore", DeprecationWarning)
         import shap  # heavy import, only when explaining
 
-    explainer = shap.TreeExplainer(surrogate.model)
+    if surrogate.explainer is None:  # converting the forest is costly: once per surrogate
+        surrogate.explainer = shap.TreeExplainer(surrogate.model)
+    explainer = surrogate.explainer
     raw = explainer.shap_values(np.asarray(X, dtype=float), approximate=approximate)
     raw = np.asarray(raw)
     if raw.ndim == 2:  # one class only

@@ -19,8 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .clean import CleaningRules, OutlierBounds, apply_cleaning, fit_cleaning, fit_outliers
-from .clean import outlier_reasons
+from .clean import (
+    CleaningRules,
+    OutlierBounds,
+    apply_cleaning,
+    fit_cleaning,
+    fit_outliers,
+    outlier_reasons,
+)
 from .config import Config
 from .errors import InputError
 from .features import (
@@ -33,6 +39,7 @@ from .features import (
 )
 from .identity import Match, PreviousRun, identity_match, relabel
 from .model import ModelParts, build_model, require_columns
+from .parallel import Pending, in_child
 from .scan import Scan
 from .score import score
 from .segment import (
@@ -42,7 +49,7 @@ from .segment import (
     choose_k,
     fit_final,
     pca_2d,
-    score_k_range,
+    score_ks,
     silhouettes,
     stability,
     tsne_2d,
@@ -80,6 +87,27 @@ class Fitted:
     chart: pd.DataFrame
     sample_sizes: dict[str, int] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    pending: Pending | None = None
+
+    stability_args: tuple = ()
+
+    def finish(self) -> dict[str, float]:
+        """Stability (here), then wait for the other checks (alternatives, chart data)."""
+        import time
+
+        start = time.perf_counter()
+        self.stability = stability(*self.stability_args)
+        took = round(time.perf_counter() - start, 3)
+        done = self.pending.result()
+        self.pending = None
+        self.alternatives, self.chart = done["alternatives"], done["chart"]
+        self.metrics = {
+            **done["metrics"],
+            "stability_ari": float(np.mean(self.stability)),
+            "stability_ari_min": float(np.min(self.stability)),
+        }
+        self.pca_variance, self.tsne_note = done["pca_variance"], done["tsne_note"]
+        return {"stability": took, **done["timings"]}
 
     @property
     def parts(self) -> ModelParts:
@@ -97,8 +125,15 @@ class Fitted:
 
     def model_json(self, names: dict[int, str], tool_version: str) -> dict[str, Any]:
         return build_model(
-            self.rules, self.bounds, self.spec, self.reference, self.centroids, names,
-            tool_version, segment_ids=self.seg_ids.tolist(), driver_stats=self.driver_stats,
+            self.rules,
+            self.bounds,
+            self.spec,
+            self.reference,
+            self.centroids,
+            names,
+            tool_version,
+            segment_ids=self.seg_ids.tolist(),
+            driver_stats=self.driver_stats,
         )
 
     def sample_notes(self, rows: int) -> dict[str, str]:
@@ -180,7 +215,11 @@ def _design(config: Config, parts, features, cleaned, fit_mask, previous):
         return spec, chosen
     chosen = config.features.clustering or DEFAULT_CLUSTERING_FEATURES
     spec = fit_design(
-        features, cleaned, chosen, config.cleaning.scaling, config.features.category_weight,
+        features,
+        cleaned,
+        chosen,
+        config.cleaning.scaling,
+        config.features.category_weight,
         fit_mask,
     )
     return spec, chosen
@@ -188,7 +227,10 @@ def _design(config: Config, parts, features, cleaned, fit_mask, previous):
 
 def _k(config: Config, X: np.ndarray, sil_rows, parts, previous):
     cc = config.clustering
-    scores = score_k_range(X, cc.k_min, cc.k_max, config.seed, cc.n_init, sil_rows)
+    ks = list(range(cc.k_min, min(cc.k_max, len(X) - 1) + 1))
+    other = in_child(score_ks, X, ks[1::2], config.seed, cc.n_init, sil_rows)  # two lanes
+    mine = score_ks(X, ks[0::2], config.seed, cc.n_init, sil_rows)
+    scores = sorted(mine + other.result(), key=lambda s: s.k)
     choice = choose_k(scores)
     forced = cc.k is not None
     k = cc.k if forced else choice.k
@@ -245,29 +287,49 @@ def fit(
             "std": numeric.std(ddof=0).fillna(0.0).tolist(),
         }
         fitted = Fitted(
-            rules, bounds, ref, spec, chosen, np.asarray(centroids), np.asarray(seg_ids), k,
-            forced, choice, scores, {}, [], [], [], "", match, driver_stats, cleaned, features,
-            fit_mask, pd.DataFrame(), pd.DataFrame(),
+            rules,
+            bounds,
+            ref,
+            spec,
+            chosen,
+            np.asarray(centroids),
+            np.asarray(seg_ids),
+            k,
+            forced,
+            choice,
+            scores,
+            {},
+            [],
+            [],
+            [],
+            "",
+            match,
+            driver_stats,
+            cleaned,
+            features,
+            fit_mask,
+            pd.DataFrame(),
+            pd.DataFrame(),
         )
         scored = score(fitted.parts, table.sample, table.info.path).customers
         labels = scored["segment"].to_numpy()
         fit_labels = labels[fit_mask]
         fitted.sample_view = scored[["customer_id", "segment", "distance_to_centroid"]]
-    with stages.stage("stability", "Checking stability"):
-        fitted.stability = stability(
-            X, fit_labels, k, seed, cc.n_init, cc.stability_resamples, cc.stability_fraction
-        )
-    with stages.stage("alternatives", "Comparing other algorithms"):
-        k_range = range(cc.k_min, cc.k_max + 1)
-        ax, al = (X, fit_labels) if alt_rows is None else (X[alt_rows], fit_labels[alt_rows])
-        fitted.alternatives = alternatives(ax, al, k, k_range, seed, cc.alternatives)
-        fitted.metrics = {
-            **_metrics(X, fit_labels, sil_rows),
-            "stability_ari": float(np.mean(fitted.stability)),
-            "stability_ari_min": float(np.min(fitted.stability)),
-        }
-    with stages.stage("projection", "Projecting for charts (PCA, t-SNE)"):
-        fitted.chart = _chart_rows(fitted, X_all, X, fit_labels, scored, chart_rows, sil_rows, seed)
+    # the alternatives and the chart projections only report on the model: they run in a
+    # second process while this one scores every customer, explains the segments and
+    # checks stability (Fitted.finish)
+    fitted.stability_args = (
+        X,
+        fit_labels,
+        k,
+        seed,
+        cc.n_init,
+        cc.stability_resamples,
+        cc.stability_fraction,
+    )
+    fitted.pending = in_child(
+        _checks, fitted, X_all, X, fit_labels, scored, k, config, sil_rows, alt_rows, chart_rows
+    )
     n_fit = len(X)
     fitted.sample_sizes = {
         "fit": len(X_all),
@@ -276,9 +338,34 @@ def fit(
         "stability_resample": max(k + 1, int(cc.stability_fraction * n_fit)),
         "stability_resamples": cc.stability_resamples,
         "alternatives": n_fit if alt_rows is None else len(alt_rows),
-        "charts": len(fitted.chart),
+        "charts": len(X_all) if chart_rows is None else len(chart_rows),
     }
     return fitted
+
+
+def _checks(fitted, X_all, X, fit_labels, scored, k, config, sil_rows, alt_rows, chart_rows):
+    """Alternatives, final metrics and chart data, with their timings."""
+    import time
+
+    cc, seed = config.clustering, config.seed
+    timings = {}
+    start = time.perf_counter()
+    k_range = range(cc.k_min, cc.k_max + 1)
+    ax, al = (X, fit_labels) if alt_rows is None else (X[alt_rows], fit_labels[alt_rows])
+    alts = alternatives(ax, al, k, k_range, seed, cc.alternatives)
+    metrics = _metrics(X, fit_labels, sil_rows)
+    timings["alternatives"] = time.perf_counter() - start
+    start = time.perf_counter()
+    chart = _chart_rows(fitted, X_all, X, fit_labels, scored, chart_rows, sil_rows, seed)
+    timings["projection"] = time.perf_counter() - start
+    return {
+        "alternatives": alts,
+        "metrics": metrics,
+        "chart": chart,
+        "pca_variance": fitted.pca_variance,
+        "tsne_note": fitted.tsne_note,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
 
 
 def _chart_rows(fitted, X_all, X, fit_labels, scored, chart_rows, sil_rows, seed) -> pd.DataFrame:

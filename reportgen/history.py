@@ -24,15 +24,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .errors import InputError
-from .identity import PreviousRun, PreviousSegment
-from .model import centroids_original
-from .result import Analysis
+
+if TYPE_CHECKING:  # listing runs needs none of these: `reportgen history` starts fast
+    import pandas as pd
+
+    from .identity import PreviousRun
+    from .result import Analysis
 
 SCHEMA_VERSION = "1"
 DB_NAME = "history.db"
@@ -121,6 +122,8 @@ def _read(path: Path) -> Iterator[sqlite3.Connection | None]:
 
 
 def _segments_json(analysis: Analysis) -> list[dict[str, Any]]:
+    from .model import centroids_original
+
     centroids = centroids_original(analysis.model) if analysis.model else {}
     out = []
     for seg in analysis.summary.segments:
@@ -253,6 +256,8 @@ def _segments(row: sqlite3.Row) -> list[dict[str, Any]]:
 
 def previous_run(path: Path, period: str) -> PreviousRun | None:
     """The latest recorded run of a period before `period` (YYYY-MM), or None."""
+    from .identity import PreviousRun, PreviousSegment
+
     with _read(path) as conn:
         if conn is None:
             return None
@@ -293,6 +298,8 @@ def previous_run(path: Path, period: str) -> PreviousRun | None:
 
 def assignments_of(conn: sqlite3.Connection, run_id: int) -> pd.Series:
     """customer_id (str) -> segment id for one run."""
+    import pandas as pd
+
     rows = conn.execute(
         "SELECT ids.customer_id, customers.segment FROM customers "
         "JOIN ids ON ids.id = customers.customer WHERE customers.run_id = ? "
@@ -306,6 +313,8 @@ def assignments_of(conn: sqlite3.Connection, run_id: int) -> pd.Series:
 
 def run_assignments(path: Path, run_id: int) -> pd.Series:
     """customer_id -> segment of a recorded run (empty when the database does not exist)."""
+    import pandas as pd
+
     with _read(path) as conn:
         if conn is None:
             return pd.Series(dtype=int)

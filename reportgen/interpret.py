@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from . import explain
-from .config import Config
 from .aggregates import SegmentTotals
+from .config import Config
 from .kpis import kpis_from_totals, population_kpis
 from .personas import build_personas, draft_persona
 from .recommend import default_rules, recommend
@@ -99,7 +99,17 @@ def interpret(
     )
     X_all = explain.surrogate_matrix(names, features, cleaned)
     Xv = X_all.to_numpy(dtype=float)
-    surrogate = explain.fit_surrogate(X_all.iloc[fit_rows], labels[fit_rows], settings, seed)
+    # the surrogate learns from at most `surrogate_rows` fitted customers (stratified): its
+    # trees, and so TreeSHAP's cost per customer, grow with the rows it sees
+    surrogate_rows = chart_sample(labels, fit_rows, settings.surrogate_rows, seed)
+    if len(surrogate_rows) < len(fit_rows):
+        notes.append(
+            f"The surrogate learned from a stratified sample of {len(surrogate_rows):,} of the "
+            f"{len(fit_rows):,} fitted customers (interpretation.surrogate_rows)."
+        )
+    surrogate = explain.fit_surrogate(
+        X_all.iloc[surrogate_rows], labels[surrogate_rows], settings, seed
+    )
 
     # --- SHAP: exact, for every fitted customer of the sample or a stratified part of them
     n_fit = len(fit_rows)
@@ -129,7 +139,7 @@ def interpret(
     )
 
     # --- LIME on the most representative customers, and its agreement with SHAP
-    X_train = Xv[fit_rows][surrogate.train_rows]
+    X_train = Xv[surrogate_rows][surrogate.train_rows]
     ids = customers["customer_id"].astype(str).to_numpy()
     lime_by_segment = {}
     agreements = []
@@ -162,6 +172,7 @@ def interpret(
         draft_persona(s.id, s.profile, overall, std, kpis[s.id], population, recency_days)
         for s in segments
     ]
+    column = {s: i for i, s in enumerate(seg_ids)}
     unknown = [k for k in config.personas.names if not k.strip().isdigit() or int(k) not in column]
     if unknown:
         notes.append(

@@ -31,9 +31,9 @@ import hashlib
 import io
 import itertools
 import zipfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -227,7 +227,12 @@ class Table:
                 if schema.COLUMNS[canon][0] in ("id", "category", "date")
             ]
             yield from _read_text_chunks(
-                self.path, self.file, self.meta, sorted(self.matched.values()), text_cols, chunk_rows
+                self.path,
+                self.file,
+                self.meta,
+                sorted(self.matched.values()),
+                text_cols,
+                chunk_rows,
             )
         elif self.fmt == "parquet" and self.whole is None:
             yield from _parquet_chunks(self.path, self.file, self.headers, chunk_rows)
@@ -238,9 +243,10 @@ class Table:
     def chunks(
         self, config: Config, issues: _Issues, chunk_rows: int | None = CHUNK_ROWS
     ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-        """(canonical frame, file row number of each row), chunk by chunk. The date format is detected on the first chunk
-        (unless configured) and then required of every later one; `self.date_format` holds it
-        once the first chunk is read."""
+        """(canonical frame, file row number of each row), chunk by chunk.
+
+        The date format is detected on the first chunk (unless configured) and then required
+        of every later one; `self.date_format` holds it once the first chunk is read."""
         configured = config.input.date_format
         self.date_format = configured
         first = True
@@ -320,8 +326,17 @@ def open_table(path: str | Path, config: Config, issues: _Issues | None = None) 
         headers, config.columns, file, issues
     )
     return Table(
-        path, file, fmt, sha, headers, matched, extras, missing_required, missing_optional,
-        meta, whole,
+        path,
+        file,
+        fmt,
+        sha,
+        headers,
+        matched,
+        extras,
+        missing_required,
+        missing_optional,
+        meta,
+        whole,
     )
 
 

@@ -27,6 +27,7 @@ from . import __version__, schema
 from .aggregates import SegmentTotals
 from .features import DEFAULT_FEATURES_REASON
 from .fit import Fitted, fit
+from .config import Config
 from .identity import PreviousRun, carry_over, identity_match
 from .load import Loaded
 from .model import ModelParts, model_parts
@@ -138,7 +139,10 @@ def analyse(
 
     with stages.stage("scan", "Reading and checking every row"):
         table = scan(
-            source, sampling.fit_rows, config.seed, sampling.chunk_rows,
+            source,
+            sampling.fit_rows,
+            config.seed,
+            sampling.chunk_rows,
             lambda done: tell("read", done, None),
         )
     fitted = fit(table, config, stages, parts, previous)
@@ -147,15 +151,24 @@ def analyse(
             source, fitted.parts, config, lambda done: tell("scored", done, table.rows)
         )
     summary = _summary(table, fitted, totals, config, started, period, previous, parts)
-    analysis = Analysis(summary=summary, customers=customers, chart_rows=fitted.chart)
+    analysis = Analysis(summary=summary, customers=customers)
 
     with stages.stage("interpret", "Explaining the segments"):
         from .interpret import interpret
 
         interpret(
-            analysis, fitted.sample_view, fitted.features, fitted.cleaned, fitted.fit_mask,
-            config, totals,
+            analysis,
+            fitted.sample_view,
+            fitted.features,
+            fitted.cleaned,
+            fitted.fit_mask,
+            config,
+            totals,
         )
+    with stages.stage("checks_wait", "Stability, other algorithms and chart maps"):
+        stages.timings.update(fitted.finish())
+    _fill_checks(summary.model, fitted, table.rows)
+    analysis.chart_rows = fitted.chart
     match = fitted.match
     # --- monthly operations: previous names for matched segments, month-over-month changes
     if previous is not None and match is not None:
@@ -191,8 +204,13 @@ def score_table(
     for frame, _rows in source.chunks(config.sampling.chunk_rows):
         result = score(parts, frame.reset_index(drop=True), source.path)
         chunk = SegmentTotals.from_chunk(
-            result.features, result.cleaned, result.customers["segment"].to_numpy(), ids,
-            recency, result.customers["exclusion_reason"].to_numpy(), result.report,
+            result.features,
+            result.cleaned,
+            result.customers["segment"].to_numpy(),
+            ids,
+            recency,
+            result.customers["exclusion_reason"].to_numpy(),
+            result.report,
         )
         totals = chunk if totals is None else totals.merge(chunk)
         customers = result.customers
@@ -205,6 +223,14 @@ def score_table(
         customers["exclusion_reason"] = customers["exclusion_reason"].astype(str)
     assert totals is not None
     return customers, totals
+
+
+def _fill_checks(model: ModelInfo, fitted: Fitted, rows: int) -> None:
+    model.metrics = fitted.metrics
+    model.stability_scores = fitted.stability
+    model.alternatives = [Alternative(**a) for a in fitted.alternatives]
+    model.pca_explained_variance = fitted.pca_variance
+    model.samples = fitted.sample_notes(rows)
 
 
 def _segments(totals: SegmentTotals) -> tuple[list[Segment], pd.Series]:
@@ -292,11 +318,9 @@ def _summary(
                 fitted.choice, fitted.k, fitted.forced, previous if parts is not None else None
             ),
             k_selection=[KScore(**vars(s)) for s in fitted.scores],
-            metrics=fitted.metrics,
-            stability_scores=fitted.stability,
-            alternatives=[Alternative(**a) for a in fitted.alternatives],
-            pca_explained_variance=fitted.pca_variance,
-            samples=fitted.sample_notes(n),
+            metrics={},  # the checks fill these (_fill_checks)
+            stability_scores=[],
+            alternatives=[],
             sample_sizes={"table": n, **fitted.sample_sizes},
         ),
         segments=segments,

@@ -82,7 +82,12 @@ def run_job(
         how = "refitting and matching to" if refit else "scoring with the model of"
         say(f"Keeping segment identities: {how} {previous.period} (run {previous.run_id})")
     analysis = analyse(
-        source, config, progress=say, period=period, previous=previous, refit=refit,
+        source,
+        config,
+        progress=say,
+        period=period,
+        previous=previous,
+        refit=refit,
         counter=counter,
     )
     with history.recording(db) if db is not None else nullcontext() as recorder:
@@ -116,6 +121,7 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
     every row was scored.
     """
     from .model import model_parts
+    from .result import SegmentsWriter
     from .scan import Source
     from .score import score, segments_table
 
@@ -146,22 +152,27 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
             f"{out}: cannot write here ({exc.strerror}) — choose another --out"
         ) from None
     counts: dict[int, int] = {}
-    customers = excluded = 0
+    excluded = 0
+    os.close(fd)
+    writer = SegmentsWriter(Path(tmp))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        try:
             for frame, _rows in source.chunks(config.sampling.chunk_rows):
                 scored = score(parts, frame.reset_index(drop=True), str(model_path)).customers
                 table = segments_table(scored, parts)
-                table.to_csv(fh, index=False, header=customers == 0, lineterminator="\n")
-                customers += len(table)
+                writer.write(table)
                 excluded += int(table["excluded_from_fit"].sum())
                 for k, v in table["segment"].value_counts().items():
                     counts[int(k)] = counts.get(int(k), 0) + int(v)
-        if customers == 0:
+        finally:
+            writer.close()
+        if writer.rows == 0:
             raise InputError(f"{data}: no data rows (only a header) — export the customer rows too")
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return Assigned(out=out, customers=customers, excluded=excluded, sizes=dict(sorted(counts.items())))
+    return Assigned(
+        out=out, customers=writer.rows, excluded=excluded, sizes=dict(sorted(counts.items()))
+    )

@@ -115,7 +115,9 @@ class BottomK:
     def _compact(self) -> None:
         keys = np.concatenate(self.keys)
         positions = np.concatenate(self.positions)
-        frame = pd.concat(self.frames, ignore_index=True) if len(self.frames) > 1 else self.frames[0]
+        frame = (
+            pd.concat(self.frames, ignore_index=True) if len(self.frames) > 1 else self.frames[0]
+        )
         if len(keys) > self.size:
             keep = np.sort(np.argpartition(keys, self.size - 1)[: self.size])
             frame = frame.iloc[keep].reset_index(drop=True)
@@ -146,8 +148,14 @@ def scan(
         sampler.add(frame, 0)
         sample, positions = sampler.result()
         latest = _latest(frame)
-        return Scan(source.loaded.info, len(frame), sample, positions, latest,
-                    dict(source.loaded.info.missing))
+        return Scan(
+            source.loaded.info,
+            len(frame),
+            sample,
+            positions,
+            latest,
+            dict(source.loaded.info.missing),
+        )
     table = source.table
     sampler = BottomK(sample_rows, seed)
     ids: list[pd.Series] = []
@@ -175,7 +183,9 @@ def scan(
             all_ids = all_ids.astype(str)
         check_unique_ids(all_ids, np.concatenate(rows), table.file, issues)
     if table.headers and count == 0 and not table.missing_required:
-        raise InputError(f"{table.file}: no data rows (only a header) — export the customer rows too")
+        raise InputError(
+            f"{table.file}: no data rows (only a header) — export the customer rows too"
+        )
     sample, positions = sampler.result()
     info = table.info(count, missing, table.date_format)
     return Scan(info, count, sample, positions, latest, info.missing)

@@ -147,7 +147,7 @@ def _add_drivers(customers, parts, X, first, second, features, cleaned) -> None:
 
 
 def driver_texts(customers: pd.DataFrame, parts: ModelParts, rank: int) -> pd.Series:
-    """"Total spend high (1,520)" / "Marital status Single" / "" for one rank, vectorised."""
+    """ "Total spend high (1,520)" / "Marital status Single" / "" for one rank, vectorised."""
     groups = driver_groups(parts)
     n_num = len(parts.spec.numeric)
     cats = list(parts.spec.categories.items())

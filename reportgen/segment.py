@@ -106,8 +106,16 @@ def score_k_range(
 ) -> list[KScore]:
     """Inertia, silhouette, Calinski-Harabasz and Davies-Bouldin for every k in the range
     (the silhouette on `sil_rows`, the same rows for every k)."""
+    return score_ks(X, list(range(k_min, min(k_max, len(X) - 1) + 1)), seed, n_init, sil_rows)
+
+
+@single_threaded
+def score_ks(
+    X: np.ndarray, ks: list[int], seed: int, n_init: int, sil_rows: np.ndarray | None = None
+) -> list[KScore]:
+    """`score_k_range` for the listed k (each k is fitted independently, with the same seed)."""
     scores = []
-    for k in range(k_min, min(k_max, len(X) - 1) + 1):
+    for k in ks:
         model = _kmeans(k, seed, n_init).fit(X)
         scores.append(
             KScore(k=k, inertia=float(model.inertia_), **_metrics(X, model.labels_, sil_rows))

@@ -45,17 +45,24 @@ def test_assign_reproduces_the_run_and_names_personas(small_run, small_file, tmp
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out)
     scored, run = _read(out), _read(small_run / "segments.csv")
-    assert list(scored.columns) == [
-        "customer_id",
-        "segment",
-        "persona",
-        "excluded_from_fit",
-        "exclusion_reason",
-        "distance_to_centroid",
-    ]
-    assert scored["customer_id"].tolist() == run["customer_id"].tolist()
-    for column in ("segment", "excluded_from_fit", "exclusion_reason", "distance_to_centroid"):
-        assert scored[column].tolist() == run[column].tolist(), column
+    assert (
+        list(scored.columns)
+        == list(run.columns)
+        == [
+            "customer_id",
+            "segment",
+            "persona",
+            "excluded_from_fit",
+            "exclusion_reason",
+            "distance_to_centroid",
+            "margin_to_next_segment",
+            "driver_1",
+            "driver_2",
+            "driver_3",
+        ]
+    )
+    # the same scoring function: every column, every customer, identical to the run's
+    pd.testing.assert_frame_equal(scored, run)
     model = json.loads((small_run / "model.json").read_text())
     names = model["segment_names"]
     assert scored["persona"].tolist() == [names.get(str(s), "") for s in scored["segment"]]

@@ -192,8 +192,8 @@ def test_failure_while_writing_leaves_history_and_earlier_folders(october, small
 
     real = reportgen.result.write_files
 
-    def write_then_fail(analysis, folder):
-        real(analysis, folder)
+    def write_then_fail(analysis, folder, *args):
+        real(analysis, folder, *args)
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(reportgen.result, "write_files", write_then_fail)
@@ -233,7 +233,7 @@ def test_bad_input_records_nothing(october, tmp_path, small_file):
 def test_a_failed_first_run_creates_no_database(tmp_path, small_file, fast, monkeypatch):
     import reportgen.result
 
-    def fail(analysis, folder):
+    def fail(analysis, folder, *args):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(reportgen.result, "write_files", fail)

@@ -127,7 +127,7 @@ def fake_personas(monkeypatch):
     """Stand-in interpretation: names that change with segment sizes, as derived names may."""
     import reportgen.interpret
 
-    def interpret(analysis, features, cleaned, fit_mask, config):
+    def interpret(analysis, *_args):
         for seg in analysis.summary.segments:
             seg.persona = Persona(
                 name=f"Persona {seg.id} of {seg.size}",
