@@ -25,9 +25,9 @@ import pandas as pd
 
 from . import __version__, schema
 from .aggregates import SegmentTotals
+from .config import Config
 from .features import DEFAULT_FEATURES_REASON
 from .fit import Fitted, fit
-from .config import Config
 from .identity import PreviousRun, carry_over, identity_match
 from .load import Loaded
 from .model import ModelParts, model_parts
