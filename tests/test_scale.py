@@ -159,7 +159,7 @@ def test_a_small_fit_sample_agrees_with_the_full_fit(real_file, real_analysis):
     assert "fitted on a random sample of 500 of the 2,240" in small.summary.model.samples["fit"]
     if small.summary.model.k == real_analysis.summary.model.k:
         ari = adjusted_rand_score(real_analysis.customers["segment"], small.customers["segment"])
-        assert ari > 0.8, ari  # 0.94 measured (README)
+        assert ari > 0.8, ari  # 0.886 measured (README, "Scale")
 
 
 # ------------------------------------------------------------------------ layers
