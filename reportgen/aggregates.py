@@ -52,34 +52,28 @@ class SegmentTotals:
     ) -> SegmentTotals:
         k = len(segment_ids)
         position = {s: i for i, s in enumerate(segment_ids)}
-        pos = np.array([position[int(s)] for s in np.unique(labels)], dtype=int)
-        codes = np.searchsorted(np.unique(labels), labels)
-        slot = pos[codes] if len(labels) else np.empty(0, dtype=int)
+        present, codes = np.unique(np.asarray(labels), return_inverse=True)
+        slot = np.array([position[int(s)] for s in present], dtype=int)[codes.ravel()]
+
+        def per_segment(mask: np.ndarray | None = None, weights=None) -> np.ndarray:
+            """Customers (or `weights` summed) of each segment, among those in `mask`."""
+            where = slot if mask is None else slot[mask]
+            w = weights if mask is None or weights is None else weights[mask]
+            return np.bincount(where, weights=w, minlength=k)
+
         values = features.to_numpy(dtype=float)
-        sums = np.zeros((k, values.shape[1]))
-        for j in range(values.shape[1]):
-            sums[:, j] = np.bincount(slot, weights=values[:, j], minlength=k)
-        count = np.bincount(slot, minlength=k).astype(np.int64)
+        sums = np.column_stack([per_segment(weights=values[:, j]) for j in range(values.shape[1])])
+        count = per_segment().astype(np.int64)
         earlier = [c for c in CAMPAIGNS if c in features]
-        accepted = (features[earlier].sum(axis=1) > 0).to_numpy() if earlier else np.zeros(0)
-        any_campaign = (
-            np.bincount(slot[accepted.astype(bool)], minlength=k)
-            if earlier
-            else np.zeros(k, np.int64)
-        )
-        over = (features["Recency"] > recency_days).to_numpy() if "Recency" in features else None
-        recency_over = (
-            np.bincount(slot[over], minlength=k) if over is not None else np.zeros(k, np.int64)
-        )
+        none = np.zeros(len(slot), dtype=bool)
+        accepted = (features[earlier].sum(axis=1) > 0).to_numpy() if earlier else none
+        over = (features["Recency"] > recency_days).to_numpy() if "Recency" in features else none
         categories = {}
         for c in schema.CATEGORY_COLUMNS:
             if c in cleaned:
-                table = pd.crosstab(cleaned[c].astype(str).to_numpy(), slot)
+                text = cleaned[c].astype(str).to_numpy()
                 categories[c] = {
-                    str(v): np.bincount(
-                        table.columns.to_numpy(), weights=table.loc[v].to_numpy(), minlength=k
-                    ).astype(np.int64)
-                    for v in table.index
+                    str(v): per_segment(text == v).astype(np.int64) for v in np.unique(text)
                 }
         exclusions = Counter()
         if reasons is not None:
@@ -95,8 +89,8 @@ class SegmentTotals:
             list(features.columns),
             count,
             sums,
-            np.asarray(any_campaign, dtype=np.int64),
-            np.asarray(recency_over, dtype=np.int64),
+            per_segment(accepted).astype(np.int64),
+            per_segment(over).astype(np.int64),
             categories,
             exclusions,
             imputed,

@@ -138,9 +138,19 @@ def outlier_reasons(features: pd.DataFrame, bounds: OutlierBounds) -> pd.Series:
     for column, (low, high) in bounds.bounds.items():
         values = features[column].to_numpy(dtype=float)
         free = reasons.to_numpy() == ""
-        reasons[free & (values < low)] = f"{column} below IQR fence"
-        reasons[free & (values > high)] = f"{column} above IQR fence"
+        below, above = _reasons(column)
+        reasons[free & (values < low)] = below
+        reasons[free & (values > high)] = above
     return reasons
+
+
+def _reasons(column: str) -> tuple[str, str]:
+    return f"{column} below IQR fence", f"{column} above IQR fence"
+
+
+def reason_labels(bounds: OutlierBounds) -> list[str]:
+    """Every value `outlier_reasons` can give under `bounds`, '' (inside every fence) first."""
+    return [""] + [r for column in bounds.bounds for r in _reasons(column)]
 
 
 def excluded_counts(reasons: pd.Series) -> dict[str, int]:
@@ -157,4 +167,5 @@ __all__ = [
     "fit_cleaning",
     "fit_outliers",
     "outlier_reasons",
+    "reason_labels",
 ]

@@ -8,7 +8,8 @@ or one-hot columns K-Means saw:
   forest because SHAP's TreeExplainer explains it exactly and fast for any number of classes
   (sklearn's GradientBoosting/HistGradientBoosting classifiers are binary-only there).
 * `shap_tensor`: exact TreeSHAP values [rows, features, segments] in probability points.
-* `segment_drivers` / `customer_drivers`: global drivers per segment, top 3 per customer.
+* `segment_drivers`: global drivers per segment (per-customer drivers are K-Means' own
+  margin, score.py).
 * `lime_examples`: LIME weights for given customers and their agreement with SHAP.
 * `segment_rule`: a depth <= 3 decision tree turned into a rule in words, with precision and
   recall recomputed from the rule itself.
@@ -169,13 +170,12 @@ def fit_surrogate(
 
 
 def shap_tensor(
-    surrogate: Surrogate, X: np.ndarray, segment_ids: list[int], approximate: bool = False
+    surrogate: Surrogate, X: np.ndarray, segment_ids: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """SHAP values [rows, features, len(segment_ids)] and base values [segments].
 
     Exact TreeSHAP (tree-path-dependent) of the forest's class probabilities, so each row's
-    values plus the base value add up to the predicted probability. `approximate` uses the
-    path attribution (Saabas) shortcut instead, for very large files. Columns follow
+    values plus the base value add up to the predicted probability. Columns follow
     `segment_ids`; a segment the forest never saw gets zeros.
     """
     with warnings.catch_warnings():  # shap's import touches deprecated matplotlib APIs
@@ -186,7 +186,7 @@ def shap_tensor(
     if surrogate.explainer is None:  # converting the forest is costly: once per surrogate
         surrogate.explainer = shap.TreeExplainer(surrogate.model)
     explainer = surrogate.explainer
-    raw = explainer.shap_values(np.asarray(X, dtype=float), approximate=approximate)
+    raw = explainer.shap_values(np.asarray(X, dtype=float))
     raw = np.asarray(raw)
     if raw.ndim == 2:  # one class only
         raw = raw[:, :, None]
@@ -235,47 +235,6 @@ def segment_drivers(values: np.ndarray, X: np.ndarray, names: list[str], col: in
             )
         )
     return out
-
-
-def level_word(x: float, mean: float, std: float) -> str:
-    """ "high" / "low" / "average": more than a quarter standard deviation from the mean."""
-    if not math.isfinite(x):
-        return "unknown"
-    band = 0.25 * std if std > 0 else 0.0
-    if x > mean + band:
-        return "high"
-    if x < mean - band:
-        return "low"
-    return "average"
-
-
-def customer_drivers(
-    values: np.ndarray,
-    X: np.ndarray,
-    columns: np.ndarray,
-    names: list[str],
-    mean: np.ndarray,
-    std: np.ndarray,
-    top: int = 3,
-) -> list[list[str]]:
-    """Per row: the `top` features pushing it most into its own segment (column `columns[i]`).
-
-    Text like "Total spend high (1,520)": readable name, level against all customers, value.
-    Ranked by SHAP value of the own segment (largest first), so the first driver is the
-    feature that most raises the customer's probability of being where they are.
-    """
-    own = values[np.arange(len(values)), :, columns]
-    order = np.argsort(-own, axis=1, kind="stable")[:, :top]
-    texts = []
-    for i, row in enumerate(order):
-        texts.append(
-            [
-                f"{ft.label(names[j])} {level_word(X[i, j], mean[j], std[j])} "
-                f"({ft.value(names[j], X[i, j])})"
-                for j in row
-            ]
-        )
-    return texts
 
 
 # --------------------------------------------------------------------------- LIME

@@ -13,6 +13,9 @@ would choose.
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +60,20 @@ from .segment import (
 
 
 @dataclass
+class Checks:
+    """What only reports on the fitted model: stability, the alternatives, the final metrics
+    and the chart data (computed beside the scoring, see `fit`)."""
+
+    alternatives: list[dict]
+    metrics: dict[str, float]
+    chart: pd.DataFrame
+    pca_variance: list[float]
+    tsne_note: str
+    timings: dict[str, float]
+    stability: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Fitted:
     """What the fit learned, plus the sample-level tables the explanations and charts use."""
 
@@ -71,43 +88,35 @@ class Fitted:
     forced: bool
     choice: KChoice
     scores: list
-    metrics: dict[str, float]
-    stability: list[float]
-    alternatives: list[dict]
-    pca_variance: list[float]
-    tsne_note: str
     match: Match | None
     driver_stats: dict[str, list[float]]
-    #: the sample's rows: cleaned, business features, fitted or not, and their scores
+    #: the sample's rows: cleaned, business features, and which of them were fitted
     cleaned: pd.DataFrame
     features: pd.DataFrame
     fit_mask: np.ndarray
-    sample_view: pd.DataFrame
-    #: the chart sample: per-customer chart data (maps, silhouettes, features)
-    chart: pd.DataFrame
+    #: customer_id, segment, distance_to_centroid of every sample row (set once scored)
+    sample_view: pd.DataFrame | None = None
     sample_sizes: dict[str, int] = field(default_factory=dict)
-    names: dict[int, str] = field(default_factory=dict)
+    #: the checks: running in a second process, then run `stability` here (`finish`)
     pending: Pending | None = None
+    stability: Callable[[], list[float]] | None = None
+    checks: Checks | None = None
 
-    stability_args: tuple = ()
-
-    def finish(self) -> dict[str, float]:
-        """Stability (here), then wait for the other checks (alternatives, chart data)."""
-        import time
-
+    def finish(self) -> Checks:
+        """Stability (in this process), then the other checks from the second one."""
         start = time.perf_counter()
-        self.stability = stability(*self.stability_args)
+        stab = self.stability()
         took = round(time.perf_counter() - start, 3)
-        done = self.pending.result()
-        self.pending = None
-        self.alternatives, self.chart = done["alternatives"], done["chart"]
-        self.metrics = {
-            **done["metrics"],
-            "stability_ari": float(np.mean(self.stability)),
-            "stability_ari_min": float(np.min(self.stability)),
+        checks = self.pending.result()
+        checks.stability = stab
+        checks.metrics = {
+            **checks.metrics,
+            "stability_ari": float(np.mean(stab)),
+            "stability_ari_min": float(np.min(stab)),
         }
-        self.pca_variance, self.tsne_note = done["pca_variance"], done["tsne_note"]
-        return {"stability": took, **done["timings"]}
+        checks.timings = {"stability": took, **checks.timings}
+        self.pending, self.checks = None, checks
+        return checks
 
     @property
     def parts(self) -> ModelParts:
@@ -118,7 +127,7 @@ class Fitted:
             reference_date=self.reference,
             centroids=np.asarray(self.centroids, dtype=float),
             ids=np.asarray(self.seg_ids, dtype=int),
-            names=dict(self.names),
+            names={},
             driver_mean=self.driver_stats["mean"],
             driver_std=self.driver_stats["std"],
         )
@@ -139,7 +148,7 @@ class Fitted:
     def sample_notes(self, rows: int) -> dict[str, str]:
         """In words, for the methodology page: which figures come from which sample."""
         s = self.sample_sizes
-        notes = {"tsne": self.tsne_note}
+        notes = {"tsne": self.checks.tsne_note}
         if s["fit"] < rows:
             notes["fit"] = (
                 f"The model (cleaning statistics, scaling, k, K-Means, stability, explanations) "
@@ -165,16 +174,10 @@ class Fitted:
         return notes
 
 
-def _nested(order: np.ndarray, mask: np.ndarray | None, size: int) -> np.ndarray | None:
-    """The first `size` rows (of those in `mask`) in the seeded `order`, sorted — or None
-    when there are no more rows than that (use them all). Subsets drawn this way are nested:
-    a smaller size picks a subset of a larger one."""
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    rows = np.arange(len(order)) if mask is None else np.flatnonzero(mask)
-    if len(rows) <= size:
-        return None
-    return np.sort(rows[np.argsort(rank[rows], kind="stable")[:size]])
+def _nested(order: np.ndarray, size: int) -> np.ndarray | None:
+    """The first `size` rows of the seeded `order` (a permutation), sorted — or None when there
+    are no more rows than that (use them all). A smaller size picks a subset of a larger one."""
+    return None if len(order) <= size else np.sort(order[:size])
 
 
 def _cleaning(table: Scan, config: Config, parts: ModelParts | None):
@@ -264,10 +267,11 @@ def fit(
                 "segmentation needs more rows"
             )
         order = np.random.default_rng(seed).permutation(len(X_all))
+        # the fitted rows (indices into X) in the same order, so every subset is nested
         fit_order = np.argsort(np.argsort(order)[fit_mask], kind="stable")
-        sil_rows = _nested(fit_order, None, sampling.silhouette_rows)
-        alt_rows = _nested(fit_order, None, sampling.alternatives_rows)
-        chart_rows = _nested(order, None, sampling.chart_rows)
+        sil_rows = _nested(fit_order, sampling.silhouette_rows)
+        alt_rows = _nested(fit_order, sampling.alternatives_rows)
+        chart_rows = _nested(order, sampling.chart_rows)
     with stages.stage("k_selection", f"Scoring k = {cc.k_min}..{cc.k_max}"):
         scores, choice, forced, k = _k(config, X, sil_rows, parts, previous)
     with stages.stage("kmeans", f"Fitting K-Means with k = {k}"):
@@ -298,27 +302,20 @@ def fit(
             forced,
             choice,
             scores,
-            {},
-            [],
-            [],
-            [],
-            "",
             match,
             driver_stats,
             cleaned,
             features,
             fit_mask,
-            pd.DataFrame(),
-            pd.DataFrame(),
         )
         scored = score(fitted.parts, table.sample, table.info.path).customers
-        labels = scored["segment"].to_numpy()
-        fit_labels = labels[fit_mask]
+        fit_labels = scored["segment"].to_numpy()[fit_mask]
         fitted.sample_view = scored[["customer_id", "segment", "distance_to_centroid"]]
     # the alternatives and the chart projections only report on the model: they run in a
     # second process while this one scores every customer, explains the segments and
     # checks stability (Fitted.finish)
-    fitted.stability_args = (
+    fitted.stability = functools.partial(
+        stability,
         X,
         fit_labels,
         k,
@@ -344,39 +341,29 @@ def fit(
 
 
 def _checks(fitted, X_all, X, fit_labels, scored, k, config, sil_rows, alt_rows, chart_rows):
-    """Alternatives, final metrics and chart data, with their timings."""
-    import time
-
+    """Alternatives, final metrics and chart data, with their timings (no stability yet)."""
     cc, seed = config.clustering, config.seed
-    timings = {}
     start = time.perf_counter()
     k_range = range(cc.k_min, cc.k_max + 1)
     ax, al = (X, fit_labels) if alt_rows is None else (X[alt_rows], fit_labels[alt_rows])
     alts = alternatives(ax, al, k, k_range, seed, cc.alternatives)
     metrics = _metrics(X, fit_labels, sil_rows)
-    timings["alternatives"] = time.perf_counter() - start
+    took = time.perf_counter() - start
     start = time.perf_counter()
-    chart = _chart_rows(fitted, X_all, X, fit_labels, scored, chart_rows, sil_rows, seed)
-    timings["projection"] = time.perf_counter() - start
-    return {
-        "alternatives": alts,
-        "metrics": metrics,
-        "chart": chart,
-        "pca_variance": fitted.pca_variance,
-        "tsne_note": fitted.tsne_note,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-    }
-
-
-def _chart_rows(fitted, X_all, X, fit_labels, scored, chart_rows, sil_rows, seed) -> pd.DataFrame:
-    """Per-customer chart data for the chart sample (all sample rows when it is small)."""
     rows = np.arange(len(X_all)) if chart_rows is None else chart_rows
-    pca, fitted.pca_variance = pca_2d(X_all, seed, None if chart_rows is None else rows)
-    tsne, fitted.tsne_note = tsne_2d(X_all[rows], seed)
+    pca, variance = pca_2d(X_all, seed, chart_rows)
+    tsne, tsne_note = tsne_2d(X_all[rows], seed)
+    chart = _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows)
+    timings = {"alternatives": round(took, 3), "projection": round(time.perf_counter() - start, 3)}
+    return Checks(alts, metrics, chart, variance, tsne_note, timings)
+
+
+def _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows) -> pd.DataFrame:
+    """Per-customer chart data for the chart sample `rows` of the fit sample."""
     sil_fit = np.full(len(X), np.nan)
     picked = np.arange(len(X)) if sil_rows is None else sil_rows
     sil_fit[picked] = silhouettes(X[picked], fit_labels[picked])
-    sil = np.full(len(X_all), np.nan)
+    sil = np.full(len(fitted.fit_mask), np.nan)
     sil[fitted.fit_mask] = sil_fit
     chart = scored.iloc[rows][
         ["customer_id", "segment", "excluded_from_fit", "exclusion_reason", "distance_to_centroid"]

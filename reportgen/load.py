@@ -217,6 +217,8 @@ class Table:
     missing_optional: list[str]
     meta: _TextMeta | None = None
     whole: _Raw | None = None
+    #: the enrollment-date format, known once the first chunk is read
+    date_format: str | None = None
 
     def raw_chunks(self, chunk_rows: int | None) -> Iterator[_Raw]:
         if self.fmt == "csv":
@@ -258,7 +260,7 @@ class Table:
             first = False
             yield frame, raw.rows
 
-    def info(self, rows: int, missing: dict[str, int], date_format: str | None) -> LoadInfo:
+    def info(self, rows: int, missing: dict[str, int]) -> LoadInfo:
         meta = self.meta
         raw = self.whole
         return LoadInfo(
@@ -269,14 +271,12 @@ class Table:
             encoding="utf-8" if meta else (raw.encoding if raw else "binary"),
             bom=meta.bom if meta else False,
             line_ending=meta.line_ending if meta else None,
-            date_format=date_format,
+            date_format=self.date_format,
             columns_matched={c: self.headers[p] for c, p in self.matched.items()},
             extra_columns=self.extras,
             rows=rows,
             missing={c: int(n) for c, n in missing.items() if n > 0},
         )
-
-    date_format: str | None = None
 
 
 def _fixed_format(found: str | None) -> str | None:
@@ -340,16 +340,18 @@ def open_table(path: str | Path, config: Config, issues: _Issues | None = None) 
     )
 
 
+def no_data_rows(file: str) -> str:
+    return f"{file}: no data rows (only a header) — export the customer rows too"
+
+
 def _load(path: Path, config: Config, issues: _Issues) -> _Result:
     table = open_table(path, config, issues)
-    chunks = list(table.chunks(config, issues, chunk_rows=None))
-    frame = chunks[0][0] if len(chunks) == 1 else pd.concat([c[0] for c in chunks])
-    rows = np.concatenate([c[1] for c in chunks])
+    [(frame, rows)] = list(table.chunks(config, issues, chunk_rows=None))  # one: the whole file
     if schema.ID in frame:
         check_unique_ids(frame[schema.ID], rows, table.file, issues)
     if table.headers and frame.empty and not table.missing_required:
-        issues.add(f"{table.file}: no data rows (only a header) — export the customer rows too")
-    info = table.info(len(frame), frame.isna().sum().to_dict(), table.date_format)
+        issues.add(no_data_rows(table.file))
+    info = table.info(len(frame), frame.isna().sum().to_dict())
     return _Result(frame, info, table.missing_required, table.missing_optional)
 
 

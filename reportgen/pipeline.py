@@ -166,9 +166,10 @@ def analyse(
             totals,
         )
     with stages.stage("checks_wait", "Stability, other algorithms and chart maps"):
-        stages.timings.update(fitted.finish())
+        checks = fitted.finish()
+    stages.timings.update(checks.timings)
     _fill_checks(summary.model, fitted, table.rows)
-    analysis.chart_rows = fitted.chart
+    analysis.chart_rows = checks.chart
     match = fitted.match
     # --- monthly operations: previous names for matched segments, month-over-month changes
     if previous is not None and match is not None:
@@ -209,27 +210,24 @@ def score_table(
             result.customers["segment"].to_numpy(),
             ids,
             recency,
-            result.customers["exclusion_reason"].to_numpy(),
+            result.customers["exclusion_reason"].to_numpy(dtype=object),
             result.report,
         )
         totals = chunk if totals is None else totals.merge(chunk)
-        customers = result.customers
-        customers["exclusion_reason"] = customers["exclusion_reason"].astype("category")
-        frames.append(customers)
+        frames.append(result.customers)
         done += len(frame)
         tell(done)
     customers = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if isinstance(customers["exclusion_reason"].dtype, pd.CategoricalDtype):
-        customers["exclusion_reason"] = customers["exclusion_reason"].astype(str)
     assert totals is not None
     return customers, totals
 
 
 def _fill_checks(model: ModelInfo, fitted: Fitted, rows: int) -> None:
-    model.metrics = fitted.metrics
-    model.stability_scores = fitted.stability
-    model.alternatives = [Alternative(**a) for a in fitted.alternatives]
-    model.pca_explained_variance = fitted.pca_variance
+    checks = fitted.checks
+    model.metrics = checks.metrics
+    model.stability_scores = checks.stability
+    model.alternatives = [Alternative(**a) for a in checks.alternatives]
+    model.pca_explained_variance = checks.pca_variance
     model.samples = fitted.sample_notes(rows)
 
 

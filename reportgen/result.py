@@ -363,17 +363,20 @@ class SegmentsWriter:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        shown = rows.copy()
-        shown["excluded_from_fit"] = np.where(rows["excluded_from_fit"], "True", "False")
-        table = pa.Table.from_pandas(shown, preserve_index=False)
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        flag = table.schema.get_field_index("excluded_from_fit")
+        shown = table.set_column(  # the CSV spells flags True/False, as pandas did
+            flag,
+            "excluded_from_fit",
+            pa.array(np.where(rows["excluded_from_fit"], "True", "False")),
+        )
         if self._csv is None:
-            self._csv = pacsv.CSVWriter(self.csv_path, table.schema)
-        self._csv.write_table(table)
+            self._csv = pacsv.CSVWriter(self.csv_path, shown.schema)
+        self._csv.write_table(shown)
         if self.parquet_path is not None:
-            original = pa.Table.from_pandas(rows, preserve_index=False)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.parquet_path, original.schema)
-            self._parquet.write_table(original)
+                self._parquet = pq.ParquetWriter(self.parquet_path, table.schema)
+            self._parquet.write_table(table)
         self.rows += len(rows)
 
     def close(self) -> None:

@@ -120,6 +120,7 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
     scored chunk by chunk (the same scoring function as `run`); the CSV appears only when
     every row was scored.
     """
+    from .load import no_data_rows
     from .model import model_parts
     from .result import SegmentsWriter
     from .scan import Source
@@ -167,7 +168,7 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
         finally:
             writer.close()
         if writer.rows == 0:
-            raise InputError(f"{data}: no data rows (only a header) — export the customer rows too")
+            raise InputError(no_data_rows(str(data)))
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:

@@ -14,7 +14,7 @@ exactly those of fitting on everything).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,16 @@ import pandas as pd
 from . import schema
 from .config import Config
 from .errors import InputError
-from .load import CHUNK_ROWS, Loaded, LoadInfo, Table, _Issues, check_unique_ids, open_table
+from .load import (
+    CHUNK_ROWS,
+    Loaded,
+    LoadInfo,
+    Table,
+    _Issues,
+    check_unique_ids,
+    no_data_rows,
+    open_table,
+)
 
 Chunk = tuple[pd.DataFrame, np.ndarray]  # canonical rows, their file row numbers
 
@@ -35,7 +44,6 @@ class Source:
 
     def __init__(self, loaded: Loaded | None = None, table: Table | None = None, config=None):
         self.loaded, self.table, self.config = loaded, table, config
-        self.date_format: str | None = loaded.info.date_format if loaded else None
 
     @classmethod
     def from_file(cls, path, config: Config) -> Source:
@@ -57,10 +65,7 @@ class Source:
                 part = frame.iloc[start : start + step]
                 yield part, np.arange(start, start + len(part)) + 2
             return
-        issues = _Issues(strict=True)
-        for frame, rows in self.table.chunks(self.config, issues, chunk_rows):
-            self.date_format = self.table.date_format
-            yield frame, rows
+        yield from self.table.chunks(self.config, _Issues(strict=True), chunk_rows)
 
 
 @dataclass
@@ -71,14 +76,7 @@ class Scan:
     rows: int
     #: the fit sample: canonical rows (fresh positional index), in table order
     sample: pd.DataFrame
-    #: position of every sample row in the table (0-based)
-    positions: np.ndarray
     latest_enrolled: pd.Timestamp | None
-    missing: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def sampled(self) -> bool:
-        return len(self.sample) < self.rows
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -146,16 +144,7 @@ def scan(
         frame = source.loaded.frame
         sampler = BottomK(sample_rows, seed)
         sampler.add(frame, 0)
-        sample, positions = sampler.result()
-        latest = _latest(frame)
-        return Scan(
-            source.loaded.info,
-            len(frame),
-            sample,
-            positions,
-            latest,
-            dict(source.loaded.info.missing),
-        )
+        return Scan(source.loaded.info, len(frame), sampler.result()[0], _latest(frame))
     table = source.table
     sampler = BottomK(sample_rows, seed)
     ids: list[pd.Series] = []
@@ -183,12 +172,8 @@ def scan(
             all_ids = all_ids.astype(str)
         check_unique_ids(all_ids, np.concatenate(rows), table.file, issues)
     if table.headers and count == 0 and not table.missing_required:
-        raise InputError(
-            f"{table.file}: no data rows (only a header) — export the customer rows too"
-        )
-    sample, positions = sampler.result()
-    info = table.info(count, missing, table.date_format)
-    return Scan(info, count, sample, positions, latest, info.missing)
+        raise InputError(no_data_rows(table.file))
+    return Scan(table.info(count, missing), count, sampler.result()[0], latest)
 
 
 def _latest(frame: pd.DataFrame) -> pd.Timestamp | None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import featuretext as ft
 from . import schema
-from .clean import CleaningReport, apply_cleaning, outlier_reasons
+from .clean import CleaningReport, apply_cleaning, outlier_reasons, reason_labels
 from .features import design_matrix, engineer
 from .model import ModelParts, require_columns
 
@@ -95,7 +95,8 @@ def score(parts: ModelParts, frame: pd.DataFrame, source: str = "model.json") ->
             "customer_id": frame[schema.ID].astype(str).to_numpy(),
             "segment": parts.ids[first],
             "excluded_from_fit": reasons != "",
-            "exclusion_reason": reasons,
+            # categorical over every possible reason: 1 byte a customer, and chunks concatenate
+            "exclusion_reason": pd.Categorical(reasons, categories=reason_labels(parts.bounds)),
             "distance_to_centroid": np.round(d_first, 6),
             "margin_to_next_segment": np.round(d_second - d_first, 6),
         }
@@ -171,21 +172,6 @@ def driver_texts(customers: pd.DataFrame, parts: ModelParts, rank: int) -> pd.Se
     return pd.Series(out, index=customers.index)
 
 
-#: Columns of segments.csv, the file marketing operations import into their CRM.
-SEGMENTS_COLUMNS = [
-    "customer_id",
-    "segment",
-    "persona",
-    "excluded_from_fit",
-    "exclusion_reason",
-    "distance_to_centroid",
-    "margin_to_next_segment",
-    "driver_1",
-    "driver_2",
-    "driver_3",
-]
-
-
 def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
     """The segments.csv rows for scored customers (persona names from `parts.names`)."""
     names = parts.names
@@ -195,7 +181,7 @@ def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
             "segment": customers["segment"].to_numpy(),
             "persona": customers["segment"].map(names).fillna("").to_numpy(),
             "excluded_from_fit": customers["excluded_from_fit"].to_numpy(),
-            "exclusion_reason": customers["exclusion_reason"].to_numpy(),
+            "exclusion_reason": customers["exclusion_reason"].to_numpy(dtype=object),
             "distance_to_centroid": customers["distance_to_centroid"].to_numpy(),
             "margin_to_next_segment": customers["margin_to_next_segment"].to_numpy(),
         }

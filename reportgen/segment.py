@@ -76,13 +76,6 @@ def _knee_locator():
     return KneeLocator
 
 
-def sample_rows(n: int, size: int | None, seed: int) -> np.ndarray | None:
-    """A reproducible random subset of `size` of `n` rows (sorted), or None for all rows."""
-    if size is None or n <= size:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-
-
 def _metrics(
     X: np.ndarray, labels: np.ndarray, sil_rows: np.ndarray | None = None
 ) -> dict[str, float]:
@@ -96,24 +89,12 @@ def _metrics(
 
 
 @single_threaded
-def score_k_range(
-    X: np.ndarray,
-    k_min: int,
-    k_max: int,
-    seed: int,
-    n_init: int,
-    sil_rows: np.ndarray | None = None,
-) -> list[KScore]:
-    """Inertia, silhouette, Calinski-Harabasz and Davies-Bouldin for every k in the range
-    (the silhouette on `sil_rows`, the same rows for every k)."""
-    return score_ks(X, list(range(k_min, min(k_max, len(X) - 1) + 1)), seed, n_init, sil_rows)
-
-
-@single_threaded
 def score_ks(
     X: np.ndarray, ks: list[int], seed: int, n_init: int, sil_rows: np.ndarray | None = None
 ) -> list[KScore]:
-    """`score_k_range` for the listed k (each k is fitted independently, with the same seed)."""
+    """Inertia, silhouette, Calinski-Harabasz and Davies-Bouldin for each listed k (each fitted
+    independently with the same seed, so any split of the list gives the same scores); the
+    silhouette on `sil_rows`, the same rows for every k."""
     scores = []
     for k in ks:
         model = _kmeans(k, seed, n_init).fit(X)
@@ -171,14 +152,6 @@ def fit_final(X: np.ndarray, k: int, seed: int, n_init: int) -> tuple[np.ndarray
     remap = np.empty(k, dtype=int)
     remap[order] = np.arange(k)
     return model.cluster_centers_[order], remap[model.labels_]
-
-
-def nearest_centroid(X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(segment, Euclidean distance to its centroid) for every row."""
-    from .score import nearest_two
-
-    first, distance, _, _ = nearest_two(X, np.asarray(centroids))
-    return first, distance
 
 
 @single_threaded

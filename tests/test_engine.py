@@ -16,7 +16,8 @@ from reportgen.errors import InputError
 from reportgen.features import design_matrix, engineer, fit_design
 from reportgen.load import load_customers
 from reportgen.model import assign, build_model, check_model
-from reportgen.segment import KScore, choose_k, fit_final, nearest_centroid, stability
+from reportgen.score import nearest_two
+from reportgen.segment import KScore, choose_k, fit_final, stability
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_fit_final_is_deterministic_and_numbered_by_size():
     assert np.array_equal(l1, l2) and np.allclose(c1, c2)
     sizes = np.bincount(l1)
     assert list(sizes) == sorted(sizes, reverse=True)
-    labels, dist = nearest_centroid(X, c1)
+    labels, dist, _, _ = nearest_two(X, c1)
     assert np.array_equal(labels, l1)
     assert np.allclose(dist, np.linalg.norm(X - c1[labels], axis=1))
 
@@ -159,7 +160,7 @@ def test_model_assign_reproduces_labels_and_refuses_tampering(small):
     spec = fit_design(f, cleaned, ["Income", "TotalSpend", "Age"], "minmax", 0.5, mask)
     X = design_matrix(spec, f, cleaned)
     centroids, _ = fit_final(X[mask], 3, 0, 5)
-    labels, _ = nearest_centroid(X, centroids)
+    labels, _, _, _ = nearest_two(X, centroids)
     model = build_model(rules, bounds, spec, ref, centroids)
     out = assign(model, small)
     assert np.array_equal(out["segment"].to_numpy(), labels)
