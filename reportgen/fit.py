@@ -102,6 +102,12 @@ class Fitted:
     stability: Callable[[], list[float]] | None = None
     checks: Checks | None = None
 
+    def cancel(self) -> None:
+        """Stop the checks (the run failed before they were collected)."""
+        if self.pending is not None:
+            self.pending.cancel()
+            self.pending = None
+
     def finish(self) -> Checks:
         """Stability (in this process), then the other checks from the second one."""
         start = time.perf_counter()
@@ -231,9 +237,9 @@ def _design(config: Config, parts, features, cleaned, fit_mask, previous):
 def _k(config: Config, X: np.ndarray, sil_rows, parts, previous):
     cc = config.clustering
     ks = list(range(cc.k_min, min(cc.k_max, len(X) - 1) + 1))
-    other = in_child(score_ks, X, ks[1::2], config.seed, cc.n_init, sil_rows)  # two lanes
-    mine = score_ks(X, ks[0::2], config.seed, cc.n_init, sil_rows)
-    scores = sorted(mine + other.result(), key=lambda s: s.k)
+    with in_child(score_ks, X, ks[1::2], config.seed, cc.n_init, sil_rows) as other:  # 2 lanes
+        mine = score_ks(X, ks[0::2], config.seed, cc.n_init, sil_rows)
+        scores = sorted(mine + other.result(), key=lambda s: s.k)
     choice = choose_k(scores)
     forced = cc.k is not None
     k = cc.k if forced else choice.k

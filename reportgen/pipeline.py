@@ -146,27 +146,31 @@ def analyse(
             lambda done: tell("read", done, None),
         )
     fitted = fit(table, config, stages, parts, previous)
-    with stages.stage("score", f"Scoring all {table.rows:,} customers"):
-        customers, totals = score_table(
-            source, fitted.parts, config, lambda done: tell("scored", done, table.rows)
-        )
-    summary = _summary(table, fitted, totals, config, started, period, previous, parts)
-    analysis = Analysis(summary=summary, customers=customers)
+    try:  # the checks run in a second process until `finish` collects them
+        with stages.stage("score", f"Scoring all {table.rows:,} customers"):
+            customers, totals = score_table(
+                source, fitted.parts, config, lambda done: tell("scored", done, table.rows)
+            )
+        summary = _summary(table, fitted, totals, config, started, period, previous, parts)
+        analysis = Analysis(summary=summary, customers=customers)
 
-    with stages.stage("interpret", "Explaining the segments"):
-        from .interpret import interpret
+        with stages.stage("interpret", "Explaining the segments"):
+            from .interpret import interpret
 
-        interpret(
-            analysis,
-            fitted.sample_view,
-            fitted.features,
-            fitted.cleaned,
-            fitted.fit_mask,
-            config,
-            totals,
-        )
-    with stages.stage("checks_wait", "Stability, other algorithms and chart maps"):
-        checks = fitted.finish()
+            interpret(
+                analysis,
+                fitted.sample_view,
+                fitted.features,
+                fitted.cleaned,
+                fitted.fit_mask,
+                config,
+                totals,
+            )
+        with stages.stage("checks_wait", "Stability, other algorithms and chart maps"):
+            checks = fitted.finish()
+    except BaseException:
+        fitted.cancel()
+        raise
     stages.timings.update(checks.timings)
     _fill_checks(summary.model, fitted, table.rows)
     analysis.chart_rows = checks.chart
