@@ -151,10 +151,20 @@ class Fitted:
             driver_stats=self.driver_stats,
         )
 
+    @property
+    def tsne_rows(self) -> int:
+        """Customers the t-SNE map shows (a sample of the chart sample)."""
+        return int(self.checks.chart["tsne_1"].notna().sum())
+
     def sample_notes(self, rows: int) -> dict[str, str]:
         """In words, for the methodology page: which figures come from which sample."""
         s = self.sample_sizes
+        drawn = self.tsne_rows
         notes = {"tsne": self.checks.tsne_note}
+        if drawn and s["charts"] < rows:  # t-SNE drew part of the chart sample: say of what
+            notes["tsne"] = (
+                f"t-SNE map drawn for a random sample of {drawn:,} of {rows:,} customers"
+            )
         if s["fit"] < rows:
             notes["fit"] = (
                 f"The model (cleaning statistics, scaling, k, K-Means, stability, explanations) "

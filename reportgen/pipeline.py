@@ -233,6 +233,7 @@ def _fill_checks(model: ModelInfo, fitted: Fitted, rows: int) -> None:
     model.alternatives = [Alternative(**a) for a in checks.alternatives]
     model.pca_explained_variance = checks.pca_variance
     model.samples = fitted.sample_notes(rows)
+    model.sample_sizes["tsne"] = fitted.tsne_rows
 
 
 def _segments(totals: SegmentTotals) -> tuple[list[Segment], pd.Series]:

@@ -207,7 +207,9 @@ def test_100k_customers_end_to_end(big_run):
     sizes = summary["model"]["sample_sizes"]
     assert sizes["table"] == 100_000 and sizes["fit"] == 50_000
     assert sizes["silhouette"] == 5_000 and sizes["alternatives"] == 3_000
-    assert sizes["charts"] == 10_000
+    assert sizes["charts"] == 10_000 and sizes["tsne"] == 1_000
+    tsne = summary["model"]["samples"]["tsne"]
+    assert tsne == "t-SNE map drawn for a random sample of 1,000 of 100,000 customers"
     segments = pd.read_csv(out / "segments.csv")
     assert len(segments) == 100_000 and segments["customer_id"].is_unique
     assert sum(s["size"] for s in summary["segments"]) == 100_000
