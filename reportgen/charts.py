@@ -31,6 +31,7 @@ from .figures import (  # noqa: E402, F401  (re-exported: charts.ChartInfo etc.)
     segment_slug,
     write_chart_index,
 )
+from .parallel import in_child  # noqa: E402
 from .result import Analysis, Segment  # noqa: E402
 
 RASTER_DPI = 150
@@ -89,11 +90,26 @@ def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[st
         _drivers,
         _lime,
     ]
-    with matplotlib.rc_context(RC):
-        for build in builders:
-            build(ctx)
+    # two lanes: every other chart is drawn by a forked child into the same folder
+    with in_child(_draw, ctx, builders, 1) as other:
+        mine = _draw(ctx, builders, 0)
+        drawn = mine + other.result()
+    ctx.charts = {}
+    for _index, charts in sorted(drawn, key=lambda t: t[0]):  # in the order of `builders`
+        ctx.charts.update(charts)
     write_chart_index(Path(folder), ctx.palette, ctx.charts)
     return ctx.charts
+
+
+def _draw(ctx: _Ctx, builders: list, lane: int) -> list[tuple[int, dict[str, ChartInfo]]]:
+    """Draw builders lane, lane + 2, ...; what each one added, by its index."""
+    out = []
+    with matplotlib.rc_context(RC):
+        for index in range(lane, len(builders), 2):
+            before = set(ctx.charts)
+            builders[index](ctx)
+            out.append((index, {k: v for k, v in ctx.charts.items() if k not in before}))
+    return out
 
 
 # --------------------------------------------------------------------------- helpers
