@@ -81,6 +81,8 @@ class SamplingConfig(_Section):
     fit_rows: int = Field(50_000, ge=100)
     #: fitted customers the silhouette is computed on (it is quadratic in the rows).
     silhouette_rows: int = Field(5_000, ge=100)
+    #: fitted customers the stability check refits K-Means on (80 % resamples of these).
+    stability_rows: int = Field(10_000, ge=100)
     #: fitted customers the alternative algorithms (Gaussian mixture, DBSCAN, Ward) run on.
     alternatives_rows: int = Field(3_000, ge=100)
     #: customers kept for the charts (maps, box plots, silhouettes) and `render --from`.
@@ -105,7 +107,7 @@ class InterpretationConfig(_Section):
     surrogate_max_depth: int = Field(12, ge=2, le=30)
     surrogate_max_features: float = Field(0.6, gt=0, le=1)
     #: fitted customers the surrogate learns from (a stratified sample when there are more).
-    surrogate_rows: int = Field(10_000, ge=100)
+    surrogate_rows: int = Field(5_000, ge=100)
     #: share of the fitted customers held out (stratified) to measure the surrogate's fidelity.
     holdout_share: float = Field(0.25, gt=0.05, lt=0.9)
     #: segment drivers use exact TreeSHAP for every fitted customer up to this many; above it

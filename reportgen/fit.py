@@ -177,6 +177,12 @@ class Fitted:
                 f"Silhouette scores on a random sample of {s['silhouette']:,} of the "
                 f"{s['fitted']:,} fitted customers."
             )
+        if s["stability"] < s["fitted"]:
+            notes["stability"] = (
+                f"Stability: K-Means refitted on {s['stability_resamples']} random "
+                f"{s['stability_resample']:,}-customer resamples of {s['stability']:,} fitted "
+                "customers, compared on those customers."
+            )
         if s["alternatives"] < s["fitted"]:
             notes["alternatives"] = (
                 f"The other algorithms (and K-Means' row beside them) were compared on a random "
@@ -287,6 +293,7 @@ def fit(
         fit_order = np.argsort(np.argsort(order)[fit_mask], kind="stable")
         sil_rows = _nested(fit_order, sampling.silhouette_rows)
         alt_rows = _nested(fit_order, sampling.alternatives_rows)
+        stab_rows = _nested(fit_order, sampling.stability_rows)
         chart_rows = _nested(order, sampling.chart_rows)
     with stages.stage("k_selection", f"Scoring k = {cc.k_min}..{cc.k_max}"):
         scores, choice, forced, k = _k(config, X, sil_rows, parts, previous)
@@ -330,10 +337,11 @@ def fit(
     # the alternatives and the chart projections only report on the model: they run in a
     # second process while this one scores every customer, explains the segments and
     # checks stability (Fitted.finish)
+    sx, sl = (X, fit_labels) if stab_rows is None else (X[stab_rows], fit_labels[stab_rows])
     fitted.stability = functools.partial(
         stability,
-        X,
-        fit_labels,
+        sx,
+        sl,
         k,
         seed,
         cc.n_init,
@@ -348,7 +356,8 @@ def fit(
         "fit": len(X_all),
         "fitted": n_fit,
         "silhouette": n_fit if sil_rows is None else len(sil_rows),
-        "stability_resample": max(k + 1, int(cc.stability_fraction * n_fit)),
+        "stability": len(sx),
+        "stability_resample": max(k + 1, int(cc.stability_fraction * len(sx))),
         "stability_resamples": cc.stability_resamples,
         "alternatives": n_fit if alt_rows is None else len(alt_rows),
         "charts": len(X_all) if chart_rows is None else len(chart_rows),

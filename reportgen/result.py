@@ -97,7 +97,8 @@ class ModelInfo(_Model):
     #: what each sampled figure was computed on, in words (for the methodology page)
     samples: dict[str, str] = {}
     #: rows each step saw: table, fit (sample), fitted (inside the fences), silhouette,
-    #: stability_resample (rows per refit), stability_resamples, alternatives, charts, tsne
+    #: stability (rows), stability_resample (rows per refit), stability_resamples,
+    #: alternatives, charts, tsne
     sample_sizes: dict[str, int] = {}
 
 

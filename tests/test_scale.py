@@ -207,6 +207,7 @@ def test_100k_customers_end_to_end(big_run):
     sizes = summary["model"]["sample_sizes"]
     assert sizes["table"] == 100_000 and sizes["fit"] == 50_000
     assert sizes["silhouette"] == 5_000 and sizes["alternatives"] == 3_000
+    assert sizes["stability"] == 10_000 and sizes["stability_resample"] == 8_000
     assert sizes["charts"] == 10_000 and sizes["tsne"] == 1_000
     tsne = summary["model"]["samples"]["tsne"]
     assert tsne == "t-SNE map drawn for a random sample of 1,000 of 100,000 customers"
