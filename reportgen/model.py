@@ -172,16 +172,3 @@ def require_columns(
             f"{source}: the model clusters on {', '.join(absent)}, which the customer file "
             "does not have — use a file with the same columns as the fitting run"
         )
-
-
-def assign(model: dict[str, Any], frame: pd.DataFrame, source: str = "model.json") -> pd.DataFrame:
-    """Assign customers (a loaded frame, canonical columns) to the model's segments.
-
-    Returns the columns of segments.csv (customer_id, segment, persona, excluded_from_fit,
-    exclusion_reason, distance_to_centroid, margin_to_next_segment, driver_1..3) — computed
-    by the same scoring function as a fitting run.
-    """
-    from .score import score, segments_table
-
-    parts = model_parts(model, source)
-    return segments_table(score(parts, frame, source).customers, parts)

@@ -84,7 +84,7 @@ def render_from(
 ) -> RenderResult:
     """Re-render the HTML and PDF of a finished run folder from its saved result."""
     from .figures import read_chart_index
-    from .result import read_files, read_summary
+    from .files import read_files, read_summary
 
     say = progress or (lambda _m: None)
     folder = Path(folder)

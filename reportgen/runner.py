@@ -69,8 +69,8 @@ def run_job(
     leaves the database and every earlier folder untouched.
     """
     from . import history
+    from .files import write_files
     from .pipeline import analyse
-    from .result import write_files
     from .scan import Source
 
     say = progress or (lambda _m: None)
@@ -120,9 +120,9 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
     scored chunk by chunk (the same scoring function as `run`); the CSV appears only when
     every row was scored.
     """
+    from .files import SegmentsWriter
     from .load import no_data_rows
     from .model import model_parts
-    from .result import SegmentsWriter
     from .scan import Source
     from .score import score, segments_table
 

@@ -24,7 +24,7 @@ from . import featuretext as ft
 from . import schema
 from .clean import CleaningReport, apply_cleaning, outlier_reasons, reason_labels
 from .features import design_matrix, engineer
-from .model import ModelParts, require_columns
+from .model import ModelParts, model_parts, require_columns
 
 #: level codes of a driver's value against all fitted customers (more than a quarter
 #: standard deviation away from the mean is "high" / "low")
@@ -189,3 +189,10 @@ def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
     for rank in range(1, TOP + 1):
         out[f"driver_{rank}"] = driver_texts(customers, parts, rank).to_numpy()
     return out
+
+
+def assign(model: dict, frame: pd.DataFrame, source: str = "model.json") -> pd.DataFrame:
+    """segments.csv rows for customers (a loaded frame, canonical columns) under a model.json,
+    computed by the same scoring function as a fitting run."""
+    parts = model_parts(model, source)
+    return segments_table(score(parts, frame, source).customers, parts)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from reportgen.config import Config, load_config
-from reportgen.result import Analysis, write_files
+from reportgen.files import write_files
+from reportgen.result import Analysis
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_FILE = ROOT / "data" / "customers_sample.csv"

@@ -15,8 +15,8 @@ from reportgen.config import load_config
 from reportgen.errors import InputError
 from reportgen.features import design_matrix, engineer, fit_design
 from reportgen.load import load_customers
-from reportgen.model import assign, build_model, check_model
-from reportgen.score import nearest_two
+from reportgen.model import build_model, check_model
+from reportgen.score import assign, nearest_two
 from reportgen.segment import KScore, choose_k, fit_final, stability
 
 

@@ -188,15 +188,15 @@ def _unchanged(out, state):
 
 def test_failure_while_writing_leaves_history_and_earlier_folders(october, small_file, monkeypatch):
     out, config, state = october
-    import reportgen.result
+    import reportgen.files
 
-    real = reportgen.result.write_files
+    real = reportgen.files.write_files
 
     def write_then_fail(analysis, folder, *args):
         real(analysis, folder, *args)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(reportgen.result, "write_files", write_then_fail)
+    monkeypatch.setattr(reportgen.files, "write_files", write_then_fail)
     for period in ("2026-11", "2026-10"):  # a new period, and a re-run of October
         with pytest.raises(RuntimeError, match="disk full"):
             run_job(small_file, out / period, config, None, period, report=False)
@@ -231,12 +231,12 @@ def test_bad_input_records_nothing(october, tmp_path, small_file):
 
 
 def test_a_failed_first_run_creates_no_database(tmp_path, small_file, fast, monkeypatch):
-    import reportgen.result
+    import reportgen.files
 
     def fail(analysis, folder, *args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(reportgen.result, "write_files", fail)
+    monkeypatch.setattr(reportgen.files, "write_files", fail)
     out = tmp_path / "output"
     config = load_config(fast, environ={})
     with pytest.raises(RuntimeError):

@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 import reportgen.interpret as interpret_module
 from reportgen.aggregates import SegmentTotals
 from reportgen.config import load_config
+from reportgen.files import segments_frame
 from reportgen.load import load_customers
 from reportgen.pipeline import analyse
 from reportgen.result import Summary
@@ -55,7 +56,7 @@ def customer_table(analysis) -> pd.DataFrame:
     """Every customer of a run no larger than the chart sample: chart data (segment, features,
     distance, exclusion) beside the segments.csv columns (persona, drivers)."""
     chart = analysis.chart_rows.reset_index(drop=True)
-    rows = analysis.segments_csv().reset_index(drop=True)
+    rows = segments_frame(analysis).reset_index(drop=True)
     assert (chart["customer_id"].to_numpy() == rows["customer_id"].to_numpy()).all()
     return pd.concat([chart, rows[["persona", "driver_1", "driver_2", "driver_3"]]], axis=1)
 

@@ -93,10 +93,10 @@ def test_fetcher_serves_only_data_and_files_inside_its_roots(tmp_path, server):
 
 @pytest.fixture(scope="module")
 def hostile_run(server):
+    from reportgen.files import write_files
     from reportgen.load import load_customers
     from reportgen.pipeline import analyse
     from reportgen.render import render_run
-    from reportgen.result import write_files
 
     port, hits = server
     img = f'<img src="http://127.0.0.1:{port}/category">'
