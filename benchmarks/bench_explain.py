@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
-import reportgen.interpret as interpret_module  # noqa: E402
-from reportgen import explain  # noqa: E402
+import reportgen.describe.interpret as interpret_module  # noqa: E402
 from reportgen.config import load_config  # noqa: E402
-from reportgen.load import load_customers  # noqa: E402
+from reportgen.fitting import explain  # noqa: E402
+from reportgen.input.load import load_customers  # noqa: E402
 from reportgen.pipeline import analyse  # noqa: E402
 
 DEFAULT_FILE = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
@@ -61,10 +61,10 @@ def main() -> None:
 
     print(describe(("scikit-learn", "shap", "lime", "numpy")))
     args = capture_inputs(opts.file)
-    analysis, features, cleaned, fit_mask, config = args
+    analysis, sample, features, cleaned, fit_mask, config, _totals = args
     settings, seed = config.interpretation, config.seed
     seg_ids = [s.id for s in analysis.summary.segments]
-    labels = analysis.customers["segment"].to_numpy()
+    labels = sample["segment"].to_numpy()
     fit_rows = np.flatnonzero(fit_mask)
     names = explain.surrogate_features(
         analysis.summary.model.features, settings.surrogate_features, features
@@ -72,10 +72,10 @@ def main() -> None:
     X = explain.surrogate_matrix(names, features, cleaned)
     Xv = X.to_numpy(dtype=float)
     reps = {
-        s: interpret_module.representatives(analysis.customers, fit_mask, s, settings.lime_examples)
+        s: interpret_module.representatives(sample, fit_mask, s, settings.lime_examples)
         for s in seg_ids
     }
-    ids = analysis.customers["customer_id"].astype(str).to_numpy()
+    ids = sample["customer_id"].astype(str).to_numpy()
     times: dict[str, list[float]] = {
         k: [] for k in ("surrogate fit", "SHAP", "LIME", "SHAP + LIME", "interpret")
     }

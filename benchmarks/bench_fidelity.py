@@ -28,9 +28,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     from reportgen.config import Config
-    from reportgen.model import centroids_original
+    from reportgen.input.scan import Source
     from reportgen.pipeline import analyse
-    from reportgen.scan import Source
+    from reportgen.scoring.model import centroids_original
 
     print(describe(("numpy", "scikit-learn")))
     with tempfile.TemporaryDirectory() as tmp:

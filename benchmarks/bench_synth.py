@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reportgen import synth  # noqa: E402
+from reportgen.input import synth  # noqa: E402
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> list[float]:

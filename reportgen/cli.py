@@ -207,7 +207,7 @@ def run(ctx, data, out, k, period, no_report, refit, no_history, brand, template
     and the report shows what changed since.
     """
     from .assets import sample_data_path
-    from .runner import run_job
+    from .ops.runner import run_job
 
     config = _config(ctx, _nested(clustering={"k": k}, report=_report_flags(brand, templates)))
     if no_history:
@@ -256,7 +256,7 @@ def validate(ctx, data, as_json) -> None:
     """Check a customer file without fitting: rows, columns matched, missing values, dates."""
     import json
 
-    from .load import validate_file
+    from .input.load import validate_file
 
     report = validate_file(data, _config(ctx))
     if as_json:
@@ -296,7 +296,7 @@ def _format_validation(report: dict) -> str:
 @click.pass_context
 def synth(ctx, rows, output) -> None:
     """Write a synthetic customer file with the marketing-campaign schema (--seed: default 0)."""
-    from .synth import write_synthetic
+    from .input.synth import write_synthetic
 
     seed = ctx.obj.get("seed")
     path = write_synthetic(output, rows, 0 if seed is None else seed)
@@ -319,7 +319,7 @@ def synth(ctx, rows, output) -> None:
 @click.pass_context
 def render(ctx, folder, brand, templates) -> None:
     """Re-render report.html, report.pdf and personas/ of a finished run (no re-analysis)."""
-    from .render import render_from
+    from .report.render import render_from
 
     config = _config(ctx, _nested(report=_report_flags(brand, templates)))
     result = render_from(folder, config, progress=ctx.obj["out"].progress)
@@ -340,7 +340,7 @@ def history(ctx, db, as_json) -> None:
     """List the recorded runs: period, time, mode, k, customers, input, folder, segments."""
     import json
 
-    from .history import db_path, format_runs, list_runs
+    from .ops.history import db_path, format_runs, list_runs
 
     path = db or db_path(_config(ctx))
     runs = list_runs(path)
@@ -380,7 +380,7 @@ def history(ctx, db, as_json) -> None:
 @click.pass_context
 def assign(ctx, model_path, data, out) -> None:
     """Assign customers to the segments of a saved model, without refitting."""
-    from .runner import assign_job
+    from .ops.runner import assign_job
 
     done = assign_job(model_path, data, out, _config(ctx))
     sizes = ", ".join(f"{k}: {v:,}" for k, v in done.sizes.items())
@@ -441,7 +441,7 @@ def send(
     eml,
 ) -> None:
     """E-mail a run's report.pdf (and persona PDFs) with a short summary of the segments."""
-    from .deliver import send_run, smtp_settings
+    from .ops.deliver import send_run, smtp_settings
 
     config = _config(ctx).smtp
     settings = smtp_settings(config, smtp_host, smtp_port, starttls, use_ssl, smtp_user, sender)

@@ -162,7 +162,7 @@ class RecommendationsConfig(_Section):
     baseline_floor: float = Field(0.01, gt=0, lt=0.5)
     min_per_segment: int = Field(2, ge=1)
     max_per_segment: int = Field(4, ge=1)
-    #: rules replace the packaged defaults (reportgen/recommendations.toml) when given.
+    #: rules replace the packaged defaults (reportgen/describe/recommendations.toml) when given.
     rules: list[RecommendationRule] | None = None
 
 

@@ -24,13 +24,11 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, schema
-from .aggregates import SegmentTotals
 from .config import Config
-from .features import DEFAULT_FEATURES_REASON
-from .fit import Fitted, fit
-from .identity import PreviousRun, carry_over, identity_match
-from .load import Loaded
-from .model import ModelParts, model_parts
+from .fitting.fit import Fitted, fit
+from .fitting.identity import PreviousRun, carry_over, identity_match
+from .input.load import Loaded
+from .input.scan import Scan, Source, scan
 from .result import (
     Alternative,
     Analysis,
@@ -42,8 +40,10 @@ from .result import (
     Segment,
     Summary,
 )
-from .scan import Scan, Source, scan
-from .score import score
+from .scoring.aggregates import SegmentTotals
+from .scoring.features import DEFAULT_FEATURES_REASON
+from .scoring.model import ModelParts, model_parts
+from .scoring.score import score
 
 Progress = Callable[[str], None]
 
@@ -155,7 +155,7 @@ def analyse(
         analysis = Analysis(summary=summary, customers=customers)
 
         with stages.stage("interpret", "Explaining the segments"):
-            from .interpret import interpret
+            from .describe.interpret import interpret
 
             interpret(
                 analysis,
@@ -177,7 +177,7 @@ def analyse(
     match = fitted.match
     # --- monthly operations: previous names for matched segments, month-over-month changes
     if previous is not None and match is not None:
-        from .changes import compare
+        from .describe.changes import compare
 
         threshold = config.history.match_threshold
         if scored:  # a segment of the model nobody falls into this month has vanished

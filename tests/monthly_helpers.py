@@ -44,7 +44,7 @@ def real_config(folder: Path) -> Path:
 
 def skip_tsne(monkeypatch) -> None:
     """t-SNE only feeds a picture and takes most of a run's time: leave it out in tests."""
-    import reportgen.fit as fit
+    import reportgen.fitting.fit as fit
 
     monkeypatch.setattr(
         fit, "tsne_2d", lambda X, seed: (np.full((len(X), 2), np.nan), "skipped in tests")

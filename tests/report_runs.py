@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.config import Config, load_config
-from reportgen.files import write_files
+from reportgen.output.files import write_files
 from reportgen.result import Analysis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def data_file(name: str) -> Path:
 
 @functools.cache
 def analysed(path: Path) -> Analysis:
-    from reportgen.load import load_customers
+    from reportgen.input.load import load_customers
     from reportgen.pipeline import analyse
 
     config = load_config()
@@ -71,13 +71,13 @@ def analysed(path: Path) -> Analysis:
 
 
 def capture_warnings():
-    """Context manager collecting WARNING+ records of 'weasyprint' and 'reportgen.pdf'."""
+    """Context manager collecting WARNING+ records of 'weasyprint' and 'reportgen.report.pdf'."""
     import contextlib
 
     @contextlib.contextmanager
     def _cm():
         handler = _Records()
-        loggers = [logging.getLogger("weasyprint"), logging.getLogger("reportgen.pdf")]
+        loggers = [logging.getLogger("weasyprint"), logging.getLogger("reportgen.report.pdf")]
         for logger in loggers:
             logger.addHandler(handler)
         try:
@@ -92,7 +92,7 @@ def capture_warnings():
 @functools.cache
 def rendered(name: str) -> Run:
     """The analysis of data set `name` ('sample', 'real') written and rendered once."""
-    from reportgen.render import render_run
+    from reportgen.report.render import render_run
 
     analysis = analysed(data_file(name))
     folder = _TMP / name

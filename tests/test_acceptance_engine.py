@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from reportgen.cli import cli
 from reportgen.config import load_config
-from reportgen.load import load_customers
+from reportgen.input.load import load_customers
 from reportgen.pipeline import analyse
 
 pytestmark = pytest.mark.real

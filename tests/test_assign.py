@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from monthly_helpers import fast_config, invoke, real_config, run_cli, skip_tsne
 
-from reportgen.model import build_model, model_parts
+from reportgen.scoring.model import build_model, model_parts
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_assign_reproduces_the_run_and_names_personas(small_run, small_file, tmp
 
 
 def test_assign_takes_a_run_folder_and_scores_new_customers(small_run, tmp_path):
-    from reportgen.synth import write_synthetic
+    from reportgen.input.synth import write_synthetic
 
     new = write_synthetic(tmp_path / "new.tsv", 120, 99)
     out = tmp_path / "sub" / "scores.csv"

@@ -12,9 +12,9 @@ import matplotlib
 import pytest
 import report_runs
 
-from reportgen.brand import ink, load_brand, segment_palette
-from reportgen.charts import make_charts
-from reportgen.figures import read_chart_index, segment_slug
+from reportgen.report.brand import ink, load_brand, segment_palette
+from reportgen.report.charts import make_charts
+from reportgen.report.figures import read_chart_index, segment_slug
 
 SCATTERS = ["pca", "tsne", "shap_beeswarm"]
 VECTOR = ["elbow", "silhouette_k", "sizes", "kpis", "boxplots", "heatmap", "shap_bar"]
@@ -96,7 +96,7 @@ def test_global_matplotlib_state_is_untouched(drawn):
 
 def test_chart_module_needs_no_pyplot_and_fits_nothing():
     code = (
-        "import sys, reportgen.charts, reportgen.render; "
+        "import sys, reportgen.report.charts, reportgen.report.render; "
         "print('matplotlib.pyplot' in sys.modules, 'sklearn' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -137,9 +137,9 @@ def test_colours_follow_segment_ids_not_positions():
     """When a segment vanishes (ids 0, 2, 3, ...), the others keep the colour of their id."""
     import copy
 
-    from reportgen.charts import _Ctx
-    from reportgen.render import _palette_size
-    from reportgen.report_context import segment_views
+    from reportgen.report.charts import _Ctx
+    from reportgen.report.render import _palette_size
+    from reportgen.report.report_context import segment_views
 
     analysis = copy.deepcopy(report_runs.analysed(report_runs.data_file("sample")))
     shift = {s.id: (s.id if s.id == 0 else s.id + 1) for s in analysis.summary.segments}

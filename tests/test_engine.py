@@ -4,20 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reportgen.clean import (
+from reportgen.config import load_config
+from reportgen.errors import InputError
+from reportgen.fitting.segment import KScore, choose_k, fit_final, stability
+from reportgen.input.load import load_customers
+from reportgen.scoring.clean import (
     apply_cleaning,
     excluded_counts,
     fit_cleaning,
     fit_outliers,
     outlier_reasons,
 )
-from reportgen.config import load_config
-from reportgen.errors import InputError
-from reportgen.features import design_matrix, engineer, fit_design
-from reportgen.load import load_customers
-from reportgen.model import build_model, check_model
-from reportgen.score import assign, nearest_two
-from reportgen.segment import KScore, choose_k, fit_final, stability
+from reportgen.scoring.features import design_matrix, engineer, fit_design
+from reportgen.scoring.model import build_model, check_model
+from reportgen.scoring.score import assign, nearest_two
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from monthly_helpers import folder_digest, invoke, run_cli, skip_tsne
 
-from reportgen import history
 from reportgen.config import load_config
 from reportgen.errors import InputError
-from reportgen.runner import run_job
+from reportgen.ops import history
+from reportgen.ops.runner import run_job
 
 
 @pytest.fixture
@@ -188,15 +188,15 @@ def _unchanged(out, state):
 
 def test_failure_while_writing_leaves_history_and_earlier_folders(october, small_file, monkeypatch):
     out, config, state = october
-    import reportgen.files
+    import reportgen.output.files
 
-    real = reportgen.files.write_files
+    real = reportgen.output.files.write_files
 
     def write_then_fail(analysis, folder, *args):
         real(analysis, folder, *args)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(reportgen.files, "write_files", write_then_fail)
+    monkeypatch.setattr(reportgen.output.files, "write_files", write_then_fail)
     for period in ("2026-11", "2026-10"):  # a new period, and a re-run of October
         with pytest.raises(RuntimeError, match="disk full"):
             run_job(small_file, out / period, config, None, period, report=False)
@@ -231,12 +231,12 @@ def test_bad_input_records_nothing(october, tmp_path, small_file):
 
 
 def test_a_failed_first_run_creates_no_database(tmp_path, small_file, fast, monkeypatch):
-    import reportgen.files
+    import reportgen.output.files
 
     def fail(analysis, folder, *args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(reportgen.files, "write_files", fail)
+    monkeypatch.setattr(reportgen.output.files, "write_files", fail)
     out = tmp_path / "output"
     config = load_config(fast, environ={})
     with pytest.raises(RuntimeError):
@@ -245,7 +245,9 @@ def test_a_failed_first_run_creates_no_database(tmp_path, small_file, fast, monk
 
 
 def test_history_and_changes_with_the_report_on(tmp_path, small_file, fast):
-    pytest.importorskip("reportgen.render", reason="the renderer is not in this checkout yet")
+    pytest.importorskip(
+        "reportgen.report.render", reason="the renderer is not in this checkout yet"
+    )
     oct_file, nov_file = _months(small_file, tmp_path)
     out = tmp_path / "output"
     args = ["--quiet", "--config", fast, "run", "--data"]

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from monthly_helpers import fast_config, skip_tsne
 
-from reportgen import history
 from reportgen.config import load_config
 from reportgen.errors import InputError
-from reportgen.identity import PreviousRun, PreviousSegment, carry_over, match_segments
+from reportgen.fitting.identity import PreviousRun, PreviousSegment, carry_over, match_segments
+from reportgen.ops import history
+from reportgen.ops.runner import run_job
 from reportgen.result import Persona, Segment
-from reportgen.runner import run_job
 
 UNIT = {"a": 1.0, "b": 1.0}
 
@@ -125,7 +125,7 @@ def test_carry_over_names_keeps_configured_names_and_unique_names():
 @pytest.fixture
 def fake_personas(monkeypatch):
     """Stand-in interpretation: names that change with segment sizes, as derived names may."""
-    import reportgen.interpret
+    import reportgen.describe.interpret
 
     def interpret(analysis, *_args):
         for seg in analysis.summary.segments:
@@ -136,7 +136,7 @@ def fake_personas(monkeypatch):
                 traits=[],
             )
 
-    monkeypatch.setattr(reportgen.interpret, "interpret", interpret)
+    monkeypatch.setattr(reportgen.describe.interpret, "interpret", interpret)
 
 
 def _config(tmp_path, k: int):
@@ -154,7 +154,7 @@ def _segments_csv(folder):
 @pytest.fixture(scope="module")
 def synth_file(tmp_path_factory):
     """800 synthetic customers of four clear types (K-Means with k = 4 is stable on them)."""
-    from reportgen.synth import write_synthetic
+    from reportgen.input.synth import write_synthetic
 
     return write_synthetic(tmp_path_factory.mktemp("synth") / "customers.tsv", 800, 1)
 

@@ -9,17 +9,17 @@ from scipy.stats import norm
 
 from reportgen import featuretext as ft
 from reportgen.config import RecommendationRule, RecommendationsConfig, load_config
-from reportgen.errors import ConfigError
-from reportgen.explain import evaluate_conditions, segment_rule, top_overlap
-from reportgen.kpis import segment_kpis
-from reportgen.personas import build_personas, draft_persona
-from reportgen.recommend import (
+from reportgen.describe.kpis import segment_kpis
+from reportgen.describe.personas import build_personas, draft_persona
+from reportgen.describe.recommend import (
     ab_plan,
     default_rules,
     min_detectable_lift,
     recommend,
     sample_size,
 )
+from reportgen.errors import ConfigError
+from reportgen.fitting.explain import evaluate_conditions, segment_rule, top_overlap
 from reportgen.result import Segment
 
 

@@ -1,4 +1,4 @@
-"""Tests for reportgen.load: dialects, formats, column matching, dates, numbers, errors."""
+"""Tests for reportgen.input.load: dialects, formats, column matching, dates, numbers, errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from reportgen import schema
 from reportgen.config import Config
 from reportgen.errors import InputError
-from reportgen.load import (
+from reportgen.input.load import (
     EXCEL_SERIAL,
     NATIVE_DATES,
     load_customers,

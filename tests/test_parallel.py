@@ -6,7 +6,7 @@ import pytest
 
 from reportgen.config import Config
 from reportgen.errors import InputError
-from reportgen.load import load_customers
+from reportgen.input.load import load_customers
 from reportgen.parallel import in_child
 from reportgen.pipeline import analyse
 
@@ -31,12 +31,12 @@ def test_the_childs_value_and_error_come_back():
 
 
 def test_a_run_that_fails_while_the_checks_run_leaves_no_child(small_file, monkeypatch):
-    import reportgen.interpret
+    import reportgen.describe.interpret
 
     def broken(*_args):
         raise InputError("personas.names: broken on purpose")
 
-    monkeypatch.setattr(reportgen.interpret, "interpret", broken)
+    monkeypatch.setattr(reportgen.describe.interpret, "interpret", broken)
     config = Config()
     with pytest.raises(InputError, match="broken on purpose"):
         analyse(load_customers(small_file, config), config)

@@ -131,7 +131,7 @@ def test_html_reads_on_a_phone(run):
 
 
 def report_runs_index(run):
-    from reportgen.figures import read_chart_index
+    from reportgen.report.figures import read_chart_index
 
     saved = read_chart_index(run.folder)
     assert saved is not None
@@ -215,7 +215,7 @@ def test_persona_pdfs_are_single_pages_of_the_report(run):
     assert len(files) == k
     report = PdfReader(run.folder / "report.pdf")
     for segment in run.analysis.summary.segments:
-        from reportgen.figures import segment_slug
+        from reportgen.report.figures import segment_slug
 
         path = run.folder / "personas" / f"{segment_slug(segment)}.pdf"
         reader = PdfReader(path)
@@ -396,7 +396,7 @@ def test_letter_paper_from_config(rerendered):
 
 def test_failed_render_keeps_the_old_report():
     from reportgen.config import load_config
-    from reportgen.render import render_from
+    from reportgen.report.render import render_from
 
     base = report_runs.rendered("sample")
     folder = report_runs.copy_run(base, "failing-render")
@@ -431,11 +431,11 @@ def test_changes_block_in_the_executive_summary():
     lives in its own template and stays on the summary page."""
     from fake_changes import fake_changes
 
-    from reportgen.brand import load_brand
     from reportgen.config import load_config
-    from reportgen.figures import read_chart_index
-    from reportgen.render import _css, _render_html, _screen_css
-    from reportgen.report_context import build_context
+    from reportgen.report.brand import load_brand
+    from reportgen.report.figures import read_chart_index
+    from reportgen.report.render import _css, _render_html, _screen_css
+    from reportgen.report.report_context import build_context
 
     base = report_runs.rendered("sample")
     analysis = base.analysis
@@ -470,7 +470,7 @@ def test_effective_configuration_in_the_appendix_is_valid_toml(run):
     import tomllib
 
     from reportgen.config import Config
-    from reportgen.report_context import halves, to_toml
+    from reportgen.report.report_context import halves, to_toml
 
     text = to_toml(run.analysis.summary.run.config)
     assert Config.model_validate(tomllib.loads(text)) == Config.model_validate(
@@ -484,7 +484,7 @@ def test_effective_configuration_in_the_appendix_is_valid_toml(run):
 def test_cycle_collector_is_paused_only_while_documents_are_written():
     import gc
 
-    from reportgen.render import _collector_paused
+    from reportgen.report.render import _collector_paused
 
     @_collector_paused
     def inside(fail: bool = False) -> bool:

@@ -3,19 +3,20 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from reportgen.aggregates import SegmentTotals
 from reportgen.config import Config
-from reportgen.load import load_customers
-from reportgen.model import model_parts
+from reportgen.input.load import load_customers
+from reportgen.input.scan import BottomK, Source, row_keys
 from reportgen.pipeline import analyse
-from reportgen.scan import BottomK, Source, row_keys
-from reportgen.score import score, segments_table
+from reportgen.scoring.aggregates import SegmentTotals
+from reportgen.scoring.model import model_parts
+from reportgen.scoring.score import score, segments_table
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +67,9 @@ def test_run_is_the_same_read_in_chunks_or_whole(real_file, real_analysis, tmp_p
 
 
 def test_margin_drivers_add_up_to_the_kmeans_margin(real_file, real_analysis):
-    from reportgen.clean import apply_cleaning
-    from reportgen.features import design_matrix, engineer
-    from reportgen.score import margin_contributions, nearest_two
+    from reportgen.scoring.clean import apply_cleaning
+    from reportgen.scoring.features import design_matrix, engineer
+    from reportgen.scoring.score import margin_contributions, nearest_two
 
     parts = model_parts(real_analysis.model)
     frame = load_customers(real_file, Config()).frame
@@ -167,10 +168,14 @@ def test_a_small_fit_sample_agrees_with_the_full_fit(real_file, real_analysis):
 
 def test_the_analysis_imports_no_rendering_or_cli_library():
     code = (
-        "import sys\n"
-        "import reportgen.pipeline, reportgen.fit, reportgen.score, reportgen.scan\n"
-        "import reportgen.interpret, reportgen.aggregates, reportgen.history\n"
-        "from reportgen.segment import choose_k, KScore\n"
+        "import importlib, pkgutil, sys\n"
+        "import reportgen, reportgen.pipeline\n"
+        "for pkg in ('input', 'scoring', 'fitting', 'describe'):\n"
+        "    base = importlib.import_module('reportgen.' + pkg)\n"
+        "    for m in pkgutil.iter_modules(base.__path__):\n"
+        "        importlib.import_module(f'reportgen.{pkg}.{m.name}')\n"
+        "import reportgen.ops.history\n"
+        "from reportgen.fitting.segment import choose_k, KScore\n"
         "choose_k([KScore(k=k, inertia=100 / k, silhouette=0.3, calinski_harabasz=1,"
         " davies_bouldin=1) for k in range(2, 9)])\n"
         "bad = [m for m in ('matplotlib', 'jinja2', 'weasyprint', 'click', 'seaborn')"
@@ -179,6 +184,41 @@ def test_the_analysis_imports_no_rendering_or_cli_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"the analysis loaded {out.stdout.strip()}"
+
+
+#: the layers, lowest first (README, "Architecture"); a module imports only its own layer or
+#: lower ones. "core" is the package's top-level modules.
+LAYERS = ["core", "input", "scoring", "fitting", "describe", "pipeline", "output", "report", "ops"]
+TOP = {"pipeline": "pipeline", "cli": "cli", "__main__": "cli"}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in LAYERS:
+        return parts[1]
+    return TOP.get(parts[1], "core") if len(parts) > 1 else "core"
+
+
+def test_lower_layers_never_import_higher_ones():
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "reportgen"
+    order = {name: i for i, name in enumerate([*LAYERS, "cli"])}
+    wrong = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root.parent).with_suffix("")
+        module = ".".join(p for p in rel.parts if p != "__init__")
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                targets = [".".join(base + ([node.module] if node.module else []))]
+                if not node.module:
+                    targets = [".".join(base + [a.name]) for a in node.names]
+                for target in targets:
+                    if order[_layer(target)] > order[_layer(module)]:
+                        wrong.append(f"{module} imports {target}")
+    assert not wrong, wrong
 
 
 # ------------------------------------------------------------------------ at size

@@ -17,7 +17,7 @@ from pypdf import PdfReader
 
 from reportgen.config import load_config
 from reportgen.errors import InputError
-from reportgen.pdf import LocalFetcher, RefusedURL
+from reportgen.report.pdf import LocalFetcher, RefusedURL
 
 
 class _Counter(http.server.BaseHTTPRequestHandler):
@@ -93,10 +93,10 @@ def test_fetcher_serves_only_data_and_files_inside_its_roots(tmp_path, server):
 
 @pytest.fixture(scope="module")
 def hostile_run(server):
-    from reportgen.files import write_files
-    from reportgen.load import load_customers
+    from reportgen.input.load import load_customers
+    from reportgen.output.files import write_files
     from reportgen.pipeline import analyse
-    from reportgen.render import render_run
+    from reportgen.report.render import render_run
 
     port, hits = server
     img = f'<img src="http://127.0.0.1:{port}/category">'
@@ -154,7 +154,7 @@ def test_hostile_values_are_escaped_inside_the_charts(hostile_run):
 
 
 def test_a_brand_stylesheet_cannot_reach_the_network(server):
-    from reportgen.render import render_from
+    from reportgen.report.render import render_from
 
     port, hits = server
     base = report_runs.rendered("sample")
@@ -185,7 +185,7 @@ def test_a_brand_stylesheet_cannot_reach_the_network(server):
     ],
 )
 def test_brand_values_are_validated(tmp_path, toml, message):
-    from reportgen.brand import load_brand
+    from reportgen.report.brand import load_brand
 
     (tmp_path / "brand.toml").write_text(toml, encoding="utf-8")
     with pytest.raises(InputError, match=message):
@@ -193,7 +193,7 @@ def test_brand_values_are_validated(tmp_path, toml, message):
 
 
 def test_templates_autoescape_everything():
-    from reportgen.templating import environment
+    from reportgen.report.templating import environment
 
     env = environment()
     assert env.from_string("{{ x }}").render(x="<b>&") == "&lt;b&gt;&amp;"
@@ -201,8 +201,8 @@ def test_templates_autoescape_everything():
 
 
 def test_css_cannot_close_its_style_element():
-    from reportgen.brand import load_brand
-    from reportgen.render import _css
+    from reportgen.report.brand import load_brand
+    from reportgen.report.render import _css
 
     css = str(_css(load_brand("default"), "A4"))
     assert "</style" not in css.lower()

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from weasyprint import HTML
 
-from reportgen import svgtext
+from reportgen.report import svgtext
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs pdftoppm")
 

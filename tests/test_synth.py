@@ -1,4 +1,4 @@
-"""Tests for the synthetic customer generator (reportgen.synth).
+"""Tests for the synthetic customer generator (reportgen.input.synth).
 
 The closeness checks compare with the real file at ../shared/data/marketing_campaign.csv
 and are skipped when it is absent. Their tolerances were chosen after looking at 20 seeds
@@ -18,8 +18,9 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from reportgen import schema, synth
+from reportgen import schema
 from reportgen.errors import InputError
+from reportgen.input import synth
 
 REAL = Path(__file__).parents[2] / "shared/data/marketing_campaign.csv"
 ROWS = 5000

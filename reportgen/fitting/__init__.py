@@ -1,0 +1,2 @@
+"""Learning the model on the fit sample: k, K-Means, stability, alternatives, segment identities
+across months, and the surrogate explanations (SHAP, LIME, rules)."""

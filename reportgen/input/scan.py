@@ -1,0 +1,183 @@
+"""The first pass over a customer table: check every row, count, and draw the fit sample.
+
+`scan` reads the table chunk by chunk (see `Source`) and keeps only what is bounded: row
+counts, missing-value counts, the latest enrollment date, the customer ids (to refuse
+duplicates across chunks) and a reproducible random sample of at most `sample_rows` rows.
+
+The sample is a *bottom-k* sample: every row gets a pseudo-random key from its position in
+the table and the seed, and the rows with the smallest keys are kept. So the sample depends
+on the table, the seed and the size only — not on the chunk size — and when the table is no
+larger than the sample it is the whole table, in file order (results on small files are
+exactly those of fitting on everything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..config import Config
+from ..errors import InputError
+from .load import (
+    CHUNK_ROWS,
+    Loaded,
+    LoadInfo,
+    Table,
+    _Issues,
+    check_unique_ids,
+    no_data_rows,
+    open_table,
+)
+
+Chunk = tuple[pd.DataFrame, np.ndarray]  # canonical rows, their file row numbers
+
+
+class Source:
+    """Where the customer rows come from: an in-memory frame or a file read in chunks.
+
+    An engine only decides where chunks come from; everything downstream is the same.
+    """
+
+    def __init__(self, loaded: Loaded | None = None, table: Table | None = None, config=None):
+        self.loaded, self.table, self.config = loaded, table, config
+
+    @classmethod
+    def from_file(cls, path, config: Config) -> Source:
+        return cls(table=open_table(path, config), config=config)
+
+    @classmethod
+    def from_loaded(cls, loaded: Loaded) -> Source:
+        return cls(loaded=loaded)
+
+    @property
+    def path(self) -> str:
+        return self.loaded.info.path if self.loaded else self.table.file
+
+    def chunks(self, chunk_rows: int | None = CHUNK_ROWS) -> Iterator[Chunk]:
+        if self.loaded is not None:
+            frame = self.loaded.frame
+            step = chunk_rows or max(len(frame), 1)
+            for start in range(0, max(len(frame), 1), step):
+                part = frame.iloc[start : start + step]
+                yield part, np.arange(start, start + len(part)) + 2
+            return
+        yield from self.table.chunks(self.config, _Issues(strict=True), chunk_rows)
+
+
+@dataclass
+class Scan:
+    """What the first pass learned about the whole table."""
+
+    info: LoadInfo
+    rows: int
+    #: the fit sample: canonical rows (fresh positional index), in table order
+    sample: pd.DataFrame
+    latest_enrolled: pd.Timestamp | None
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def row_keys(positions: np.ndarray, seed: int) -> np.ndarray:
+    """A pseudo-random uint64 per table position (splitmix64 of position and seed)."""
+    with np.errstate(over="ignore"):
+        z = positions.astype(np.uint64) + np.uint64(seed % 2**63) * _GOLDEN + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+class BottomK:
+    """Keeps the `size` rows with the smallest keys seen so far (bounded memory)."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed = size, seed
+        self.frames: list[pd.DataFrame] = []
+        self.keys: list[np.ndarray] = []
+        self.positions: list[np.ndarray] = []
+        self.buffered = 0
+
+    def add(self, frame: pd.DataFrame, first_position: int) -> None:
+        positions = np.arange(first_position, first_position + len(frame))
+        self.frames.append(frame)
+        self.positions.append(positions)
+        self.keys.append(row_keys(positions, self.seed))
+        self.buffered += len(frame)
+        if self.buffered > 2 * self.size:
+            self._compact()
+
+    def _compact(self) -> None:
+        keys = np.concatenate(self.keys)
+        positions = np.concatenate(self.positions)
+        frame = (
+            pd.concat(self.frames, ignore_index=True) if len(self.frames) > 1 else self.frames[0]
+        )
+        if len(keys) > self.size:
+            keep = np.sort(np.argpartition(keys, self.size - 1)[: self.size])
+            frame = frame.iloc[keep].reset_index(drop=True)
+            keys, positions = keys[keep], positions[keep]
+        self.frames, self.keys, self.positions = [frame], [keys], [positions]
+        self.buffered = len(frame)
+
+    def result(self) -> tuple[pd.DataFrame, np.ndarray]:
+        if not self.frames:
+            return pd.DataFrame(), np.empty(0, dtype=np.int64)
+        self._compact()
+        frame, positions = self.frames[0], self.positions[0]
+        order = np.argsort(positions, kind="stable")  # table order
+        return frame.iloc[order].reset_index(drop=True), positions[order]
+
+
+def scan(
+    source: Source,
+    sample_rows: int,
+    seed: int,
+    chunk_rows: int | None = CHUNK_ROWS,
+    progress=None,
+) -> Scan:
+    """Read every row once: check it, count it, and keep the fit sample."""
+    if source.loaded is not None:  # already in memory and checked by the loader
+        frame = source.loaded.frame
+        sampler = BottomK(sample_rows, seed)
+        sampler.add(frame, 0)
+        return Scan(source.loaded.info, len(frame), sampler.result()[0], _latest(frame))
+    table = source.table
+    sampler = BottomK(sample_rows, seed)
+    ids: list[pd.Series] = []
+    rows: list[np.ndarray] = []
+    missing: dict[str, int] = {}
+    latest: pd.Timestamp | None = None
+    count = 0
+    for frame, numbers in source.chunks(chunk_rows):
+        sampler.add(frame.reset_index(drop=True), count)
+        count += len(frame)
+        if schema.ID in frame:
+            ids.append(frame[schema.ID])
+            rows.append(numbers)
+        for column, n in frame.isna().sum().items():
+            missing[column] = missing.get(column, 0) + int(n)
+        chunk_latest = _latest(frame)
+        if chunk_latest is not None and (latest is None or chunk_latest > latest):
+            latest = chunk_latest
+        if progress is not None:
+            progress(count)
+    issues = _Issues(strict=True)
+    if ids:
+        all_ids = pd.concat(ids, ignore_index=True)
+        if all_ids.dtype == object:  # ints in one chunk and text in another: compare as text
+            all_ids = all_ids.astype(str)
+        check_unique_ids(all_ids, np.concatenate(rows), table.file, issues)
+    if table.headers and count == 0 and not table.missing_required:
+        raise InputError(no_data_rows(table.file))
+    return Scan(table.info(count, missing), count, sampler.result()[0], latest)
+
+
+def _latest(frame: pd.DataFrame) -> pd.Timestamp | None:
+    if schema.ENROLLED not in frame or frame.empty:
+        return None
+    value = frame[schema.ENROLLED].max()
+    return None if pd.isna(value) else pd.Timestamp(value)

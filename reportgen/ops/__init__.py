@@ -1,0 +1,1 @@
+"""Operations: the atomic run folder (runner), the history database and e-mail delivery."""

@@ -1,0 +1,1 @@
+"""A run folder's files: writing and reading summary.json, segments.csv, model.json, chart data."""

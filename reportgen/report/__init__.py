@@ -1,0 +1,2 @@
+"""The documents: charts, report context, templates, HTML and PDF. The analysis never imports
+this package."""

@@ -1,0 +1,851 @@
+"""Charts of a finished analysis, written as small reproducible SVG files.
+
+Only reads the result (`Analysis`): coordinates, silhouettes and SHAP values were computed by
+the analysis; nothing here fits a model. Uses explicit `Figure` objects (no pyplot state), an
+rc context that restores global settings, one colour per segment everywhere, vector lines and
+bars, rasterised scatter points, a fixed SVG hash salt and no dates in the metadata.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from .. import wording  # noqa: E402
+from ..parallel import in_child  # noqa: E402
+from ..result import Analysis, Segment  # noqa: E402
+from .figures import (  # noqa: E402, F401  (re-exported: charts.ChartInfo etc.)
+    ChartInfo,
+    read_chart_index,
+    revenue_shares,
+    segment_names,
+    segment_slug,
+    write_chart_index,
+)
+
+RASTER_DPI = 150
+
+RC = {
+    "svg.hashsalt": "reportgen",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 8,
+    "axes.edgecolor": "#888888",
+    "axes.labelcolor": "#333333",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#e6e6e6",
+    "grid.linewidth": 0.6,
+    "xtick.color": "#444444",
+    "ytick.color": "#444444",
+    # no tick marks (grid lines guide the eye): each mark is an SVG node WeasyPrint must draw
+    "xtick.bottom": False,
+    "ytick.left": False,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.frameon": False,
+    "figure.dpi": 100,
+    "path.simplify": True,
+}
+
+#: features shown in boxplots when the model uses other ones
+KEY_FEATURES = ["Income", "TotalSpend", "Age", "Children", "CampaignEngagement", "Recency"]
+
+
+def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[str, ChartInfo]:
+    """Draw every chart of the report into `folder`/charts/; returns name -> ChartInfo."""
+    out_dir = Path(folder) / "charts"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = _Ctx(analysis, out_dir, list(palette))
+    builders: list[Callable[[_Ctx], None]] = [
+        _elbow,
+        _silhouette_by_k,
+        _silhouette_plot,
+        _pca,
+        _tsne,
+        _heatmap,
+        _boxplots,
+        _sizes,
+        _kpis,
+        _shap_bar,
+        _shap_beeswarm,
+        _drivers,
+        _lime,
+    ]
+    # two lanes: every other chart is drawn by a forked child into the same folder
+    with in_child(_draw, ctx, builders, 1) as other:
+        mine = _draw(ctx, builders, 0)
+        drawn = mine + other.result()
+    ctx.charts = {}
+    for _index, charts in sorted(drawn, key=lambda t: t[0]):  # in the order of `builders`
+        ctx.charts.update(charts)
+    write_chart_index(Path(folder), ctx.palette, ctx.charts)
+    return ctx.charts
+
+
+def _draw(ctx: _Ctx, builders: list, lane: int) -> list[tuple[int, dict[str, ChartInfo]]]:
+    """Draw builders lane, lane + 2, ...; what each one added, by its index."""
+    out = []
+    with matplotlib.rc_context(RC):
+        for index in range(lane, len(builders), 2):
+            before = set(ctx.charts)
+            builders[index](ctx)
+            out.append((index, {k: v for k, v in ctx.charts.items() if k not in before}))
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _segs(analysis: Analysis) -> list[Segment]:
+    return sorted(analysis.summary.segments, key=lambda s: s.id)
+
+
+class _Ctx:
+    def __init__(self, analysis: Analysis, out_dir: Path, palette: list[str]):
+        self.analysis = analysis
+        self.summary = analysis.summary
+        self.customers = analysis.chart_rows
+        self.segments = _segs(analysis)
+        self.out_dir = out_dir
+        ids = [s.id for s in self.segments]
+        while len(palette) <= max(ids, default=0):
+            palette = palette + palette
+        # indexed by segment id, not position: ids keep their colour across months
+        self.palette = palette
+        self.colour = {sid: palette[sid] for sid in ids}
+        self.names = segment_names(analysis.summary)
+        self.charts: dict[str, ChartInfo] = {}
+
+    def save(self, fig: Figure, name: str, title: str, alt: str) -> None:
+        path = self.out_dir / f"{name}.svg"
+        fig.savefig(path, format="svg", metadata={"Date": None}, dpi=RASTER_DPI)
+        self.charts[name] = ChartInfo(name, f"charts/{name}.svg", title, alt)
+
+    def legend_handles(self) -> list[Patch]:
+        return [Patch(color=self.colour[s.id], label=self.names[s.id]) for s in self.segments]
+
+    def seg_colours(self, labels: np.ndarray) -> np.ndarray:
+        lut = {sid: matplotlib.colors.to_rgba(c) for sid, c in self.colour.items()}
+        return np.array([lut.get(int(v), (0.6, 0.6, 0.6, 1.0)) for v in labels])
+
+
+def _figure(
+    width: float,
+    height: float,
+    left: float = 0.55,
+    right: float = 0.15,
+    top: float = 0.3,
+    bottom: float = 0.45,
+    wspace: float = 0.2,
+    hspace: float = 0.2,
+) -> Figure:
+    """A figure with fixed margins in inches (a layout engine costs a second draw)."""
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        wspace=wspace,
+        hspace=hspace,
+    )
+    return fig
+
+
+def _text_width(labels: list[str], size: float = 7.0) -> float:
+    """Rough width in inches of the longest label in DejaVu Sans at `size` points."""
+    longest = max((len(str(t)) for t in labels), default=0)
+    return longest * size * 0.6 / 72 + 0.12
+
+
+def _mark_k(ax, ks: list[int], values: list[float], k: int, colour: str, text: str) -> None:
+    if k in ks:
+        y = values[ks.index(k)]
+        ax.axvline(k, color=colour, linestyle="--", linewidth=1)
+        ax.scatter([k], [y], s=40, color=colour, zorder=3)
+        ax.annotate(
+            text,
+            (k, y),
+            xytext=(8, 8),
+            textcoords="offset points",
+            color=colour,
+            fontweight="bold",
+            fontsize=7,
+        )
+
+
+# --------------------------------------------------------------------------- model selection
+
+
+def _k_line(c: _Ctx, values: list[float], ylabel: str, title: str) -> Figure:
+    """A metric over the k range with the chosen k marked (elbow and silhouette charts)."""
+    ks = [s.k for s in c.summary.model.k_selection]
+    k = c.summary.model.k
+    fig = _figure(3.3, 2.3)
+    ax = fig.add_subplot()
+    ax.plot(ks, values, marker="o", markersize=3.5, color="#555555", linewidth=1.4)
+    _mark_k(ax, ks, values, k, c.palette[0], f"chosen k = {k}")
+    ax.set_xticks(ks)
+    ax.set_xlabel("Number of segments k")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return fig
+
+
+def _elbow(c: _Ctx) -> None:
+    scores = c.summary.model.k_selection
+    if not scores:
+        return
+    inertia = [s.inertia for s in scores]
+    fig = _k_line(c, inertia, "Inertia (within-segment spread)", "Elbow curve")
+    c.save(
+        fig,
+        "elbow",
+        "Elbow curve: spread inside segments by number of segments",
+        f"Line chart of inertia for k = {scores[0].k} to {scores[-1].k}, falling from "
+        f"{inertia[0]:,.0f} to {inertia[-1]:,.0f}; the elbow is at k = "
+        f"{c.summary.model.k_choice.elbow_k} and the chosen k = {c.summary.model.k} is marked.",
+    )
+
+
+def _silhouette_by_k(c: _Ctx) -> None:
+    scores = c.summary.model.k_selection
+    if not scores:
+        return
+    fig = _k_line(c, [s.silhouette for s in scores], "Mean silhouette (−1 to 1)", "Silhouette by k")
+    best = max(scores, key=lambda s: s.silhouette)
+    c.save(
+        fig,
+        "silhouette_k",
+        "Silhouette score by number of segments",
+        f"Line chart of the mean silhouette for k = {scores[0].k} to {scores[-1].k}; highest at "
+        f"k = {best.k} ({best.silhouette:.2f}); the chosen k = {c.summary.model.k} is marked.",
+    )
+
+
+def _silhouette_plot(c: _Ctx) -> None:
+    cust = c.customers
+    if "silhouette" not in cust:
+        return
+    data = cust[["segment", "silhouette"]].dropna()
+    if data.empty:
+        return
+    left = _text_width(list(c.names.values())) + 0.1
+    fig = _figure(6.6, 2.6, left=left, bottom=0.5)
+    ax = fig.add_subplot()
+    y0 = 0
+    gap = max(10, len(data) // 60)
+    ticks, tick_labels = [], []
+    for s in c.segments:
+        vals = np.sort(data.loc[data["segment"] == s.id, "silhouette"].to_numpy())
+        if len(vals) == 0:
+            continue
+        # a sorted curve needs no more than ~150 points to look the same: keeps the SVG light
+        pick = np.unique(np.linspace(0, len(vals) - 1, min(len(vals), 150)).round().astype(int))
+        ax.fill_betweenx(y0 + pick, 0, vals[pick], color=c.colour[s.id], linewidth=0)
+        ticks.append(y0 + len(vals) / 2)
+        tick_labels.append(c.names[s.id])
+        y0 += len(vals) + gap
+    mean = float(data["silhouette"].mean())
+    ax.axvline(mean, color="#333333", linestyle="--", linewidth=1)
+    ax.annotate(
+        f"average {mean:.2f}", (mean, y0), xytext=(4, -10), textcoords="offset points", fontsize=7
+    )
+    ax.set_yticks(ticks, tick_labels)
+    ax.invert_yaxis()
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("Silhouette of each customer (−1 = closer to another segment, 1 = well placed)")
+    ax.set_title("How well each customer fits their segment")
+    negative = float((data["silhouette"] < 0).mean())
+    c.save(
+        fig,
+        "silhouette",
+        "Silhouette of every customer, by segment",
+        f"Per-customer silhouette values sorted within each of {len(c.segments)} segments; "
+        f"average {mean:.2f}; {negative:.0%} of customers have a negative value.",
+    )
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def _scatter(c: _Ctx, xcol: str, ycol: str, name: str, title: str, xl: str, yl: str, note: str):
+    cust = c.customers
+    if xcol not in cust or ycol not in cust:
+        return
+    data = cust[["segment", xcol, ycol]].dropna()
+    if data.empty:
+        return
+    fig = _figure(6.6, 3.4, right=_text_width(list(c.names.values())) + 0.4)
+    ax = fig.add_subplot()
+    ax.scatter(
+        data[xcol],
+        data[ycol],
+        c=c.seg_colours(data["segment"].to_numpy()),
+        s=5,
+        linewidths=0,
+        alpha=0.75,
+        rasterized=True,
+    )
+    for s in c.segments:
+        pts = data.loc[data["segment"] == s.id, [xcol, ycol]]
+        if len(pts):
+            cx, cy = pts.median()
+            ax.scatter([cx], [cy], marker="X", s=60, color=c.colour[s.id], edgecolors="white")
+    for axis, col in ((ax.set_xlim, xcol), (ax.set_ylim, ycol)):
+        lo, hi = np.percentile(data[col], [0.5, 99.5])
+        pad = (hi - lo) * 0.06 or 1.0
+        axis(lo - pad, hi + pad)
+    ax.set_xlabel(xl)
+    ax.set_ylabel(yl)
+    ax.set_title(title)
+    ax.legend(handles=c.legend_handles(), loc="center left", bbox_to_anchor=(1.0, 0.5))
+    c.save(
+        fig,
+        name,
+        title,
+        f"Scatter plot of {len(data):,} customers coloured by segment ({note}); crosses mark "
+        "the middle of each segment.",
+    )
+
+
+def _pca(c: _Ctx) -> None:
+    var = c.summary.model.pca_explained_variance
+    xl = f"Component 1 ({var[0]:.0%} of variation)" if len(var) > 0 else "Component 1"
+    yl = f"Component 2 ({var[1]:.0%} of variation)" if len(var) > 1 else "Component 2"
+    share = sum(var[:2]) if var else None
+    note = f"the two PCA components explain {share:.0%} of the variation" if share else "PCA"
+    _scatter(c, "pca_1", "pca_2", "pca", "Segments on a PCA map", xl, yl, note)
+
+
+def _tsne(c: _Ctx) -> None:
+    note = c.summary.model.samples.get("tsne", "t-SNE map")
+    _scatter(
+        c,
+        "tsne_1",
+        "tsne_2",
+        "tsne",
+        "Segments on a t-SNE map",
+        "t-SNE dimension 1 (no unit)",
+        "t-SNE dimension 2 (no unit)",
+        note[0].lower() + note[1:] if note else "t-SNE",
+    )
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def _profile_features(c: _Ctx) -> list[str]:
+    feats = [f for f in c.summary.model.features if f in c.customers]
+    extra = ["TotalPurchases", "Recency", "Tenure", "WebShare", "StoreShare", "CatalogShare"]
+    for f in extra:
+        if f in c.customers and f not in feats:
+            feats.append(f)
+    return feats[:14]
+
+
+def _fit_rows(c: _Ctx) -> pd.DataFrame:
+    cust = c.customers
+    if "excluded_from_fit" in cust:
+        return cust.loc[~cust["excluded_from_fit"].astype(bool)]
+    return cust
+
+
+def _heatmap(c: _Ctx) -> None:
+    feats = _profile_features(c)
+    if not feats:
+        return
+    rows = _fit_rows(c)
+    mean = rows[feats].mean()
+    std = rows[feats].std().replace(0, np.nan)
+    means = rows.groupby("segment")[feats].mean()
+    z = ((means - mean) / std).reindex([s.id for s in c.segments]).fillna(0.0)
+    ylabels = [wording.axis_label(f) for f in feats]
+    axes_width = 6.6 - _text_width(ylabels) - 0.05 - 1.0  # minus the colour bar
+    width = max(8, int(axes_width / max(len(c.segments), 1) * 72 / 7 / 0.62))
+    xlabels = [_wrap(c.names[s.id], width) for s in c.segments]
+    lines = max(x.count("\n") + 1 for x in xlabels)
+    top = 0.2 + 0.13 * lines
+    fig = _figure(
+        6.6,
+        0.3 + top + 0.3 * len(feats),
+        left=_text_width(ylabels) + 0.05,
+        right=0.7,
+        top=top,
+        bottom=0.1,
+    )
+    ax = fig.add_subplot()
+    cmap = LinearSegmentedColormap.from_list("brand", ["#3b6ea8", "#f7f7f7", "#c8553d"])
+    lim = max(1.0, float(np.nanmax(np.abs(z.to_numpy()))))
+    im = ax.imshow(z.to_numpy().T, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+    for j, f in enumerate(feats):
+        for i, s in enumerate(c.segments):
+            v = means.loc[s.id, f] if s.id in means.index else float("nan")
+            zz = z.iloc[i, j]
+            ax.text(
+                i,
+                j,
+                wording.feature_value(f, float(v)),
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="white" if abs(zz) > 0.6 * lim else "#222222",
+            )
+    ax.set_xticks(range(len(c.segments)), xlabels)
+    ax.set_yticks(range(len(feats)), ylabels)
+    for tick, s in zip(ax.get_xticklabels(), c.segments, strict=True):
+        tick.set_color(c.colour[s.id])
+        tick.set_fontweight("bold")
+    ax.tick_params(length=0)
+    ax.grid(False)
+    ax.xaxis.tick_top()
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    bar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, fraction=0.04)
+    bar.set_label("Standard deviations from the average customer", fontsize=6.5)
+    bar.outline.set_visible(False)
+    top = z.abs().stack().sort_values(ascending=False).index[:1]
+    extreme = ""
+    if len(top):
+        sid, f = top[0]
+        extreme = (
+            f" The largest difference: {c.names[sid]} on {wording.label(f)} "
+            f"({z.loc[sid, f]:+.1f} standard deviations)."
+        )
+    c.save(
+        fig,
+        "heatmap",
+        "Segment profiles (standardised)",
+        f"Heat map of {len(feats)} features by segment: colour shows how far each segment's "
+        f"average is above (red) or below (blue) the average customer; cells show the segment "
+        f"average in original units.{extreme}",
+    )
+
+
+def _boxplots(c: _Ctx) -> None:
+    rows = _fit_rows(c)
+    feats = []
+    for f in [*c.summary.model.features, *KEY_FEATURES]:
+        # counts with a handful of values (children, campaigns) make empty boxes: the heat map
+        # shows their averages instead
+        if f in rows and f not in feats and rows[f].nunique() >= 8:
+            feats.append(f)
+    feats = feats[:8]
+    if not feats:
+        return
+    cols = 4
+    nrows = math.ceil(len(feats) / cols)
+    ids = [s.id for s in c.segments]
+    legend_cols = 3 if len(ids) > 3 else len(ids)
+    legend_rows = math.ceil(len(ids) / legend_cols)
+    bottom = 0.45 + 0.17 * legend_rows
+    fig = _figure(
+        6.6,
+        1.65 * nrows + 0.35 + bottom,
+        left=0.4,
+        top=0.6,
+        bottom=bottom,
+        wspace=0.45,
+        hspace=0.75,
+    )
+    axes = fig.subplots(nrows, cols, squeeze=False)
+    for ax, f in zip(axes.flat, feats, strict=False):
+        data = [rows.loc[rows["segment"] == i, f].dropna().to_numpy() for i in ids]
+        _boxes(ax, data, [c.colour[i] for i in ids])
+        ax.set_xticks(range(len(ids)), [str(i) for i in ids])
+        ax.set_title(_wrap(wording.axis_label(f), 26), fontsize=7)
+        ax.tick_params(labelsize=6.5)
+        ax.tick_params(axis="x", length=0)
+        ax.grid(axis="x", visible=False)
+        if f in ("WebShare", "CatalogShare", "StoreShare", "DealsShare"):
+            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        else:
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+    for ax in list(axes.flat)[len(feats) :]:
+        ax.set_visible(False)
+    fig.legend(
+        handles=[Patch(color=c.colour[s.id], label=f"{s.id}: {c.names[s.id]}") for s in c.segments],
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncols=legend_cols,
+    )
+    fig.suptitle("Key features by segment", fontsize=9, fontweight="bold", x=0.02, ha="left")
+    c.save(
+        fig,
+        "boxplots",
+        "Key features by segment",
+        f"Box plots of {', '.join(wording.label(f) for f in feats)} for each segment "
+        "(box = middle half of customers, line = median, whiskers = 1.5 × IQR; "
+        "outliers not drawn).",
+    )
+
+
+def _boxes(ax, data: list[np.ndarray], colours: list[str], width: float = 0.6) -> None:
+    """Box plots drawn as few SVG paths: one rectangle per box, and all whiskers, caps and
+    medians as two compound paths (matplotlib's boxplot makes ~6 clipped paths per box).
+    Box = quartiles, line = median, whiskers = furthest values within 1.5 × IQR."""
+    from matplotlib.patches import PathPatch, Rectangle
+    from matplotlib.path import Path as MplPath
+
+    whiskers, medians = [], []
+    for x, values in enumerate(data):
+        if len(values) == 0:
+            continue
+        q1, med, q3 = np.percentile(values, [25, 50, 75])
+        iqr = q3 - q1
+        low = values[values >= q1 - 1.5 * iqr].min()
+        high = values[values <= q3 + 1.5 * iqr].max()
+        ax.add_patch(
+            Rectangle(
+                (x - width / 2, q1),
+                width,
+                max(q3 - q1, 1e-9),
+                facecolor=colours[x],
+                edgecolor=colours[x],
+                alpha=0.85,
+            )
+        )
+        h = width / 4
+        whiskers += [(x, q1), (x, low), (x - h, low), (x + h, low)]
+        whiskers += [(x, q3), (x, high), (x - h, high), (x + h, high)]
+        medians += [(x - width / 2, med), (x + width / 2, med)]
+    for points, colour, line in ((whiskers, "#777777", 0.9), (medians, "#222222", 1.1)):
+        if points:
+            codes = [MplPath.MOVETO, MplPath.LINETO] * (len(points) // 2)
+            path = MplPath(points, codes)
+            ax.add_patch(PathPatch(path, fill=False, edgecolor=colour, linewidth=line))
+    ax.set_xlim(-0.6, len(data) - 0.4)
+    ax.autoscale_view(scalex=False)
+
+
+# --------------------------------------------------------------------------- value
+
+
+def _sizes(c: _Ctx) -> None:
+    revenue = revenue_shares(c.summary)
+    segs = c.segments
+    fig = _figure(6.6, 0.8 + 0.42 * len(segs), left=_text_width(list(c.names.values())))
+    ax = fig.add_subplot()
+    y = np.arange(len(segs))
+    h = 0.38
+    cust_share = [s.share for s in segs]
+    rev_share = [revenue[s.id] for s in segs]
+    colours = [c.colour[s.id] for s in segs]
+    ax.barh(y - h / 2, cust_share, height=h, color=colours, alpha=0.45, label="Share of customers")
+    ax.barh(y + h / 2, rev_share, height=h, color=colours, label="Share of spend")
+    for yi, a, b in zip(y, cust_share, rev_share, strict=True):
+        ax.text(a + 0.004, yi - h / 2, f"{a:.0%} of customers", va="center", fontsize=6.5)
+        ax.text(b + 0.004, yi + h / 2, f"{b:.0%} of spend", va="center", fontsize=6.5)
+    ax.set_yticks(y, [c.names[s.id] for s in segs])
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_xlim(0, max(cust_share + rev_share) * 1.35)
+    ax.set_xlabel("Share of all customers / of total spend (%)")
+    ax.grid(axis="y", visible=False)
+    ax.set_title("Segment size and share of spend")
+    top = max(segs, key=lambda s: revenue[s.id])
+    c.save(
+        fig,
+        "sizes",
+        "Segment size and share of spend",
+        "Bar chart of each segment's share of customers and share of total spend; "
+        f"{c.names[top.id]} brings {revenue[top.id]:.0%} of spend with {top.share:.0%} "
+        "of customers.",
+    )
+
+
+def _kpis(c: _Ctx) -> None:
+    segs = c.segments
+    if not all(s.kpis is not None for s in segs):
+        return
+    panels = [
+        ("avg_spend", "Average spend", "spend per customer, 2 years", False),
+        ("response_rate", "Response to last campaign", "% of customers", True),
+        ("retention_risk", "Retention risk", "% not buying recently", True),
+        ("complaint_rate", "Complaints", "% of customers", True),
+    ]
+    panel_h = 0.55 + 0.22 * len(segs)
+    fig = _figure(
+        6.6,
+        2 * panel_h + 0.35,
+        left=_text_width(list(c.names.values())),
+        right=0.25,
+        top=0.25,
+        bottom=0.45,
+        wspace=0.08,
+        hspace=0.8,
+    )
+    axes = fig.subplots(2, 2, sharey=True).flatten()
+    y = np.arange(len(segs))
+    overall = c.summary.overall
+    for ax, (key, title, unit, pct) in zip(axes, panels, strict=True):
+        vals = [float(getattr(s.kpis, key)) for s in segs]
+        ax.barh(y, vals, color=[c.colour[s.id] for s in segs], height=0.65)
+        avg = _weighted_mean(vals, [s.size for s in segs])
+        if key == "avg_spend" and "TotalSpend" in overall:
+            avg = overall["TotalSpend"]
+        ax.axvline(avg, color="#333333", linestyle="--", linewidth=0.9)
+        small = pct and max(vals) < 0.1
+        for yi, v in zip(y, vals, strict=True):
+            txt = (f"{v:.1%}" if small else f"{v:.0%}") if pct else wording.compact(v)
+            ax.text(v, yi, f" {txt}", va="center", fontsize=6)
+        ax.set_title(title, fontsize=7.5)
+        ax.set_xlabel(f"{unit} (dashed line = average)", fontsize=6.5)
+        ax.set_xlim(0, max(vals + [avg]) * 1.3 or 1)
+        ax.grid(axis="y", visible=False)
+        if pct:
+            ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=None))
+        else:
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.tick_params(axis="x", labelsize=6)
+    for ax in (axes[0], axes[2]):
+        ax.set_yticks(y, [c.names[s.id] for s in segs])
+    axes[0].invert_yaxis()
+    c.save(
+        fig,
+        "kpis",
+        "Key figures by segment",
+        "Bar charts comparing segments on average spend, response to the last campaign, "
+        "retention risk and complaint rate; dashed lines mark the average customer.",
+    )
+
+
+def _tick(value: float, _pos: int) -> str:
+    """Axis numbers: 1,500 / 20k / 1.5M, no trailing '.0'."""
+    a = abs(value)
+    if a >= 1e6:
+        return f"{value / 1e6:g}M"
+    if a >= 1e4:
+        return f"{value / 1e3:g}k"
+    if a >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:g}"
+
+
+def _weighted_mean(values: list[float], weights: list[int]) -> float:
+    total = sum(weights)
+    return sum(v * w for v, w in zip(values, weights, strict=True)) / total if total else 0.0
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def shap_layout(analysis: Analysis) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None:
+    """(shap values [n, features, k], feature values [n, features], names, labels) or None."""
+    arrays = analysis.arrays
+    values = arrays.get("shap_values")
+    if values is None or values.ndim != 3:
+        return None
+    expl = analysis.summary.explanations
+    names = list(expl.shap_features) if expl and expl.shap_features else []
+    if len(names) != values.shape[1]:
+        names = [f"feature {i}" for i in range(values.shape[1])]
+    x = arrays.get("shap_data")
+    if x is None or x.shape[:2] != values.shape[:2]:
+        x = np.full(values.shape[:2], np.nan)
+    labels = arrays.get("shap_segment")
+    if labels is None or len(labels) != len(values):
+        labels = np.argmax(values.sum(axis=1), axis=1)
+    return values, x, names, labels.astype(int)
+
+
+def _shap_bar(c: _Ctx) -> None:
+    layout = shap_layout(c.analysis)
+    if layout is None:
+        return
+    values, _x, names, _labels = layout
+    importance = c.analysis.arrays.get("shap_importance")
+    if importance is not None and importance.shape == (values.shape[2], values.shape[1]):
+        mean_abs = np.asarray(importance, dtype=float).T  # [features, k] over all explained
+    else:
+        mean_abs = np.abs(values).mean(axis=0)  # [features, k] over the sample
+    order = np.argsort(mean_abs.sum(axis=1))[::-1][:10][::-1]
+    ylabels = [wording.label(names[i]) for i in order]
+    fig = _figure(6.6, 0.8 + 0.25 * len(order), left=_text_width(ylabels))
+    ax = fig.add_subplot()
+    left = np.zeros(len(order))
+    # SHAP columns follow the order of summary.segments
+    for j, s in enumerate(c.summary.segments[: values.shape[2]]):
+        part = mean_abs[order, j]
+        ax.barh(range(len(order)), part, left=left, color=c.colour[s.id], label=c.names[s.id])
+        left += part
+    ax.set_yticks(range(len(order)), ylabels)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("Mean |SHAP value| (effect on segment membership, probability points)")
+    ax.set_title("What decides segment membership overall (SHAP)")
+    ax.legend(loc="lower right")
+    top = [wording.label(names[i]) for i in order[::-1][:3]]
+    c.save(
+        fig,
+        "shap_bar",
+        "Overall feature importance (SHAP)",
+        f"Stacked bar chart of mean absolute SHAP values per feature, split by segment; the "
+        f"most important features are {', '.join(top)}.",
+    )
+
+
+def _shap_beeswarm(c: _Ctx) -> None:
+    layout = shap_layout(c.analysis)
+    if layout is None:
+        return
+    values, x, names, labels = layout
+    k = values.shape[2]
+    position = {s.id: i for i, s in enumerate(c.summary.segments)}  # SHAP column order
+    column = np.array([min(position.get(int(v), 0), k - 1) for v in labels], dtype=int)
+    own = values[np.arange(len(values)), :, column]  # [n, features]
+    order = np.argsort(np.abs(own).mean(axis=0))[::-1][:8][::-1]
+    ylabels = [wording.label(names[i]) for i in order]
+    fig = _figure(6.6, 0.85 + 0.32 * len(order), left=_text_width(ylabels), right=0.6)
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    cmap = LinearSegmentedColormap.from_list("value", ["#3b6ea8", "#bbbbbb", "#c8553d"])
+    for row, j in enumerate(order):
+        sv = own[:, j]
+        xv = x[:, j]
+        lo, hi = np.nanpercentile(xv, [5, 95]) if np.isfinite(xv).any() else (0.0, 1.0)
+        scaled = np.clip((xv - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+        scaled = np.where(np.isfinite(scaled), scaled, 0.5)
+        jitter = _swarm_offsets(sv, rng) * 0.35
+        ax.scatter(sv, row + jitter, c=cmap(scaled), s=3, linewidths=0, rasterized=True, alpha=0.8)
+    ax.axvline(0, color="#555555", linewidth=0.8)
+    ax.set_yticks(range(len(order)), ylabels)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("SHAP value for the customer's own segment (probability points)")
+    ax.set_title("How each feature pushes customers into their segment (SHAP)")
+    sm = matplotlib.cm.ScalarMappable(cmap=cmap)
+    bar = fig.colorbar(sm, ax=ax, shrink=0.7, pad=0.02, fraction=0.03, ticks=[0, 1])
+    bar.ax.set_yticklabels(["low", "high"])
+    bar.set_label("Feature value")
+    bar.outline.set_visible(False)
+    c.save(
+        fig,
+        "shap_beeswarm",
+        "SHAP values of every sampled customer",
+        f"Beeswarm plot of SHAP values of {len(values):,} sampled customers for their own "
+        "segment, one row per feature, coloured from low (blue) to high (red) feature value.",
+    )
+
+
+def _swarm_offsets(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Vertical offsets in [-1, 1] that grow with local density (a cheap beeswarm)."""
+    if len(values) == 0:
+        return values
+    hist, edges = np.histogram(values, bins=40)
+    idx = np.clip(np.digitize(values, edges[1:-1]), 0, len(hist) - 1)
+    density = hist[idx] / max(hist.max(), 1)
+    return rng.uniform(-1, 1, len(values)) * density
+
+
+def _drivers(c: _Ctx) -> None:
+    for s in c.segments:
+        if not s.drivers:
+            continue
+        drivers = s.drivers[:6][::-1]
+        arrows = {"+": "▲", "-": "▼"}
+        labels = [
+            f"{_short(wording.label(d.feature), 28)} {arrows.get(d.direction, '◆')}"
+            for d in drivers
+        ]
+        fig = _figure(
+            3.4,
+            0.85 + 0.21 * len(drivers),
+            left=_text_width(labels, 6.5),
+            right=0.12,
+            top=0.3,
+            bottom=0.55,
+        )
+        ax = fig.add_subplot()
+        vals = [d.mean_abs_shap for d in drivers]
+        ax.barh(range(len(drivers)), vals, color=c.colour[s.id], height=0.65)
+        ax.set_yticks(range(len(drivers)), labels, fontsize=6.5)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel(
+            "Mean |SHAP| (probability points)\n▲ higher / ▼ lower values point here",
+            fontsize=6.5,
+        )
+        ax.tick_params(axis="x", labelsize=6)
+        fig.suptitle("Drivers (SHAP)", x=0.02, ha="left", fontsize=8, fontweight="bold")
+        slug = segment_slug(s)
+        c.save(
+            fig,
+            f"drivers_{slug}",
+            f"Drivers of {c.names[s.id]}",
+            f"Bar chart of the {len(drivers)} features that most decide membership of "
+            f"{c.names[s.id]}, led by {wording.label(s.drivers[0].feature)}.",
+        )
+
+
+def _lime(c: _Ctx) -> None:
+    for s in c.segments:
+        if not s.lime_examples:
+            continue
+        ex = s.lime_examples[0]
+        weights = sorted(ex.weights, key=lambda w: abs(w.weight))[-6:]
+        if not weights:
+            continue
+        labels = [_short(w.condition or wording.label(w.feature), 42) for w in weights]
+        fig = _figure(
+            3.4,
+            0.7 + 0.21 * len(weights),
+            left=_text_width(labels, 6.5),
+            right=0.12,
+            top=0.3,
+        )
+        ax = fig.add_subplot()
+        vals = [w.weight for w in weights]
+        colours = [c.colour[s.id] if v >= 0 else "#9a9a9a" for v in vals]
+        ax.barh(range(len(weights)), vals, color=colours, height=0.65)
+        ax.axvline(0, color="#555555", linewidth=0.8)
+        ax.set_yticks(range(len(weights)), labels)
+        ax.tick_params(axis="y", labelsize=6.5)
+        ax.tick_params(axis="x", labelsize=6)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel("Effect on the chance of this segment", fontsize=6.5)
+        fig.suptitle(
+            f"Why customer {_short(ex.customer_id, 12)} is in this segment (LIME)",
+            x=0.02,
+            ha="left",
+            fontsize=8,
+            fontweight="bold",
+        )
+        slug = segment_slug(s)
+        pos = sum(1 for v in vals if v > 0)
+        c.save(
+            fig,
+            f"lime_{slug}",
+            f"Representative customer of {c.names[s.id]} explained",
+            f"Bar chart of the LIME explanation for customer {ex.customer_id}: {pos} of "
+            f"{len(vals)} conditions push towards {c.names[s.id]} (coloured), the others away "
+            "(grey).",
+        )
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)[:4]) or str(text)
+
+
+def _short(text: str, limit: int = 34) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,314 @@
+"""Render a finished analysis into charts, report.html, report.pdf and personas/<slug>.pdf.
+
+`render_run` draws the charts and writes the documents of a new run; `render_from` re-renders
+a finished run folder from its saved result (reusing its charts unless the brand's colours
+changed) without recomputing anything. Outputs are written to a staging folder first and moved
+into place only when everything succeeded, so a failed render leaves the old report intact.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from markupsafe import Markup
+
+from ..config import Config
+from ..errors import InputError
+from ..result import Analysis, Summary
+from .brand import Brand, load_brand
+
+Progress = Callable[[str], None]
+
+PERSONA_DIR = "personas"
+
+
+@dataclass
+class RenderResult:
+    html: Path
+    pdf: Path
+    personas: dict[str, Path]
+    pages: int
+    timings: dict[str, float]
+    refused: list[str]
+
+
+def _palette_size(summary) -> int:
+    """Colours are indexed by segment id, so a segment keeps its colour across months even
+    when another segment vanishes (ids can have gaps)."""
+    return max((seg.id for seg in summary.segments), default=0) + 1
+
+
+def render_run(
+    analysis: Analysis,
+    folder: Path,
+    config: Config,
+    progress: Progress | None = None,
+    brand: str | Path | None = None,
+    templates: str | Path | None = None,
+) -> RenderResult:
+    """Draw the charts and write report.html, report.pdf and personas/ into `folder`."""
+    from .charts import make_charts
+
+    say = progress or (lambda _m: None)
+    folder = Path(folder)
+    the_brand = load_brand(brand or config.report.brand)
+    templates = templates or config.report.templates
+    palette = the_brand.palette(_palette_size(analysis.summary))
+    with _staging(folder) as stage:
+        say("Drawing charts")
+        start = time.perf_counter()
+        charts = make_charts(analysis, stage.dir, palette)
+        chart_time = time.perf_counter() - start
+        result = _documents(
+            analysis.summary, stage.dir, stage, charts, the_brand, palette, config, templates
+        )
+        result.timings["charts"] = round(chart_time, 3)
+        stage.commit(say)
+    return result
+
+
+def render_from(
+    folder: Path,
+    config: Config,
+    brand: str | Path | None = None,
+    templates: str | Path | None = None,
+    progress: Progress | None = None,
+) -> RenderResult:
+    """Re-render the HTML and PDF of a finished run folder from its saved result."""
+    from ..output.files import read_files, read_summary
+    from .figures import read_chart_index
+
+    say = progress or (lambda _m: None)
+    folder = Path(folder)
+    if not (folder / "summary.json").is_file():
+        raise InputError(
+            f"{folder}: no summary.json here — give the folder of a finished run "
+            "(e.g. output/2024-06)"
+        )
+    say(f"Reading {folder}")
+
+    def read(reader, *args):
+        try:
+            return reader(folder, *args)
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"{folder}: cannot read the saved run ({type(exc).__name__}: "
+                f"{str(exc)[:200]}) — re-run `reportgen run` to recreate it"
+            ) from None
+
+    summary = read(read_summary)
+    the_brand = load_brand(brand or config.report.brand)
+    templates = templates or config.report.templates
+    palette = the_brand.palette(_palette_size(summary))
+    saved = read_chart_index(folder)
+    with _staging(folder) as stage:
+        if saved is not None and saved[0] == palette:
+            # the documents need the summary alone: the per-customer tables stay unread
+            charts, chart_dir = saved[1], folder
+            chart_time = 0.0
+        else:
+            from .charts import make_charts
+
+            say("Drawing charts in the brand's colours")
+            start = time.perf_counter()
+            analysis = read(read_files, summary)
+            charts, chart_dir = make_charts(analysis, stage.dir, palette), stage.dir
+            chart_time = time.perf_counter() - start
+        result = _documents(
+            summary, chart_dir, stage, charts, the_brand, palette, config, templates
+        )
+        result.timings["charts"] = round(chart_time, 3)
+        stage.commit(say)
+    return result
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _collector_paused(func):
+    """Run `func` with Python's cycle collector paused.
+
+    Laying out and drawing a report allocates millions of small objects, which trigger the
+    cycle collector over and over although little is garbage before the end: pausing it cut
+    `render --from` by about 0.25 s (8 %) for 7 MB more peak memory (129 -> 137 MB) on the
+    real file. It runs again, and collects, as soon as the documents are written.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return wrapper
+
+
+@_collector_paused
+def _documents(
+    summary: Summary,
+    chart_dir: Path,
+    stage: _Stage,
+    charts: dict,
+    brand: Brand,
+    palette: list[str],
+    config: Config,
+    templates: str | Path | None,
+) -> RenderResult:
+    from . import pdf
+    from .report_context import build_context, data_uri
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    context = build_context(
+        summary,
+        charts,
+        chart_dir,
+        brand,
+        palette,
+        config.report,
+        data_uri(brand.logo) if brand.logo else None,
+    )
+    context["css"] = _css(brand, config.report.paper)
+    context["screen_css"] = _screen_css()
+    context["compact"] = set()
+    html = _render_html(context, templates)
+    timings["html"] = round(time.perf_counter() - start, 3)
+    (stage.dir / "report.html").write_text(html, encoding="utf-8")
+
+    start = time.perf_counter()
+    fetcher = pdf.LocalFetcher([brand.folder, stage.folder, stage.dir])
+    document = pdf.layout(html, stage.dir, fetcher)
+    overflow = _overflowing(document, context["segments"])
+    if overflow:
+        # a one-page part spilled over: lay out again with those parts in compact type
+        context["compact"] = set(overflow)
+        html = _render_html(context, templates)
+        (stage.dir / "report.html").write_text(html, encoding="utf-8")
+        document = pdf.layout(html, stage.dir, fetcher)
+    timings["layout"] = round(time.perf_counter() - start, 3)
+
+    start = time.perf_counter()
+    persona_dir = stage.dir / PERSONA_DIR
+    persona_dir.mkdir()
+    personas, pages = {}, {}
+    for seg in context["segments"]:
+        index = pdf.page_of(document, seg.anchor)
+        if index is None:  # a template override left the persona out
+            continue
+        target = persona_dir / f"{seg.slug}.pdf"
+        pages[target] = (index, f"{seg.name} — {config.report.title}")
+        personas[seg.slug] = stage.folder / PERSONA_DIR / target.name
+    pdf.write_pdfs(document, stage.dir / "report.pdf", pages)
+    timings["pdf"] = round(time.perf_counter() - start, 3)
+    return RenderResult(
+        html=stage.folder / "report.html",
+        pdf=stage.folder / "report.pdf",
+        personas=personas,
+        pages=len(document.pages),
+        timings=timings,
+        refused=list(fetcher.refused),
+    )
+
+
+def _overflowing(document, segments) -> list[str]:
+    """Keys of the one-page parts (executive summary, persona pages) that spilled over."""
+    from .pdf import page_of
+
+    parts = [("executive-summary", "executive-summary")]
+    parts += [(seg.slug, seg.anchor) for seg in segments]
+    out = []
+    for key, anchor in parts:
+        first, last = page_of(document, anchor), page_of(document, f"{anchor}-end")
+        if first is not None and last is not None and last != first:
+            out.append(key)
+    return out
+
+
+def _render_html(context: dict, templates: str | Path | None) -> str:
+    from jinja2 import TemplateError
+
+    from .templating import environment
+
+    env = environment(templates)
+    try:
+        return env.get_template("report.html").render(context)
+    except TemplateError as exc:
+        if templates is None:
+            raise
+        where = getattr(exc, "filename", None) or getattr(exc, "name", None) or ""
+        line = getattr(exc, "lineno", None)
+        place = f" ({where}{f', line {line}' if line else ''})" if where else ""
+        raise InputError(
+            f"--templates {templates}: {type(exc).__name__}{place}: {exc} — fix the template"
+        ) from None
+
+
+def _css(brand: Brand, paper: str) -> Markup:
+    """The stylesheet inlined into the report: brand variables, theme CSS, brand CSS, paper."""
+    from ..assets import asset_dir
+
+    default_css = asset_dir("styles") / "default" / "style.css"
+    parts = [brand.css_variables(), default_css.read_text(encoding="utf-8")]
+    if brand.css_file is not None and brand.css_file.resolve() != default_css.resolve():
+        parts.append(brand.css_file.read_text(encoding="utf-8"))
+    parts.append(f"@page {{ size: {'A4' if paper == 'A4' else 'letter'}; }}")
+    # the CSS sits inside <style>: make sure no theme file can close the element
+    return Markup("\n".join(parts).replace("</", "<\\/"))
+
+
+def _screen_css() -> Markup:
+    """Rules for narrow screens, in a <style media="screen"> that PDF rendering skips
+    (WeasyPrint warns about media features such as max-width it does not know)."""
+    from ..assets import asset_dir
+
+    css = (asset_dir("styles") / "default" / "mobile.css").read_text(encoding="utf-8")
+    return Markup(css.replace("</", "<\\/"))
+
+
+class _Stage:
+    """A hidden folder inside the run folder collecting the new outputs."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix=".render-", dir=folder))
+
+    def commit(self, say: Progress) -> None:
+        """Move the staged outputs into the run folder (each file with os.replace)."""
+        old = self.dir / ".old"
+        old.mkdir()
+        for name in ("charts", PERSONA_DIR):
+            new = self.dir / name
+            if not new.is_dir():
+                continue
+            dest = self.folder / name
+            if dest.exists():
+                os.rename(dest, old / name)
+            os.rename(new, dest)
+        for name in ("report.html", "report.pdf"):
+            os.replace(self.dir / name, self.folder / name)
+        say("Wrote report.html, report.pdf and the persona PDFs")
+
+
+class _staging:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __enter__(self) -> _Stage:
+        self.stage = _Stage(self.folder)
+        return self.stage
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.stage.dir, ignore_errors=True)

@@ -1,0 +1,76 @@
+"""The Jinja2 environment: user templates first, packaged ones after, autoescaping always on.
+
+A `--templates DIR` is searched before the packaged `templates/`; the packaged ones are also
+reachable as `default:<name>`, so an override can `{% extends "default:report.html" %}` and
+replace one block instead of copying the whole file. Persona pages are looked up most
+specific first: `persona-<slug>.html`, then `persona.html`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+
+from .. import wording
+from ..assets import asset_dir
+from ..errors import InputError
+
+
+def template_dirs(user_dir: str | Path | None) -> list[Path]:
+    """The folders searched for templates, in order."""
+    dirs = []
+    if user_dir:
+        path = Path(user_dir)
+        if not path.is_dir():
+            raise InputError(
+                f"--templates {user_dir}: not a folder — give a folder of Jinja templates "
+                '(e.g. one report.html that extends "default:report.html")'
+            )
+        dirs.append(path)
+    dirs.append(asset_dir("templates"))
+    return dirs
+
+
+def environment(user_dir: str | Path | None = None) -> Environment:
+    """A Jinja environment with autoescaping on for every template (also .css/.txt)."""
+    dirs = template_dirs(user_dir)
+    default = FileSystemLoader(str(dirs[-1]))
+    loader = ChoiceLoader(
+        [
+            FileSystemLoader([str(d) for d in dirs]),
+            PrefixLoader({"default": default}, delimiter=":"),
+        ]
+    )
+    env = Environment(
+        loader=loader,
+        autoescape=select_autoescape(default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        number=wording.number,
+        compact=wording.compact,
+        percent=wording.percent,
+        label=wording.label,
+        axis_label=wording.axis_label,
+        feature_value=wording.feature_value,
+        index_text=wording.index_text,
+        ratio_width=_ratio_width,
+    )
+    return env
+
+
+def _ratio_width(ratio: float | None, cap: float = 2.5) -> float:
+    """Width (% of the bar track) of a KPI bar whose track ends at `cap` × average."""
+    if ratio is None or ratio != ratio:
+        return 0.0
+    return round(max(0.0, min(ratio, cap)) / cap * 100, 1)

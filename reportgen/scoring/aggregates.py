@@ -1,0 +1,168 @@
+"""SUMMARISE: per-segment sums and counts that merge exactly across chunks.
+
+Each chunk of scored customers becomes a `SegmentTotals` (`from_chunk`); totals of chunks are
+added (`merge`), in any grouping, and give the same sizes, shares, means and rates as one
+pass over the whole table. Everything the documents state about *all* customers — segment
+sizes and shares, profile means, KPIs, category mixes, exclusion and cleaning counts — is
+computed from these totals; quantiles and pictures come from the stated chart sample.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from .clean import CleaningReport
+
+#: earlier campaigns: "accepted any of them" is counted per customer, not derivable from sums
+CAMPAIGNS = ["AcceptedCmp1", "AcceptedCmp2", "AcceptedCmp3", "AcceptedCmp4", "AcceptedCmp5"]
+
+
+@dataclass
+class SegmentTotals:
+    """Sums over the customers of each segment (rows of `sums` follow `segment_ids`)."""
+
+    segment_ids: list[int]
+    columns: list[str]
+    count: np.ndarray  # [k]
+    sums: np.ndarray  # [k, columns]
+    any_campaign: np.ndarray  # [k] customers who accepted at least one earlier campaign
+    recency_over: np.ndarray  # [k] customers with Recency above the retention threshold
+    #: category column -> value -> [k] counts
+    categories: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    exclusions: Counter = field(default_factory=Counter)
+    imputed: Counter = field(default_factory=Counter)
+    merged: dict[str, Counter] = field(default_factory=dict)
+    dropped_columns: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_chunk(
+        cls,
+        features: pd.DataFrame,
+        cleaned: pd.DataFrame,
+        labels: np.ndarray,
+        segment_ids: list[int],
+        recency_days: int,
+        reasons: np.ndarray | None = None,
+        report: CleaningReport | None = None,
+    ) -> SegmentTotals:
+        k = len(segment_ids)
+        position = {s: i for i, s in enumerate(segment_ids)}
+        present, codes = np.unique(np.asarray(labels), return_inverse=True)
+        slot = np.array([position[int(s)] for s in present], dtype=int)[codes.ravel()]
+
+        def per_segment(mask: np.ndarray | None = None, weights=None) -> np.ndarray:
+            """Customers (or `weights` summed) of each segment, among those in `mask`."""
+            where = slot if mask is None else slot[mask]
+            w = weights if mask is None or weights is None else weights[mask]
+            return np.bincount(where, weights=w, minlength=k)
+
+        values = features.to_numpy(dtype=float)
+        sums = np.column_stack([per_segment(weights=values[:, j]) for j in range(values.shape[1])])
+        count = per_segment().astype(np.int64)
+        earlier = [c for c in CAMPAIGNS if c in features]
+        none = np.zeros(len(slot), dtype=bool)
+        accepted = (features[earlier].sum(axis=1) > 0).to_numpy() if earlier else none
+        over = (features["Recency"] > recency_days).to_numpy() if "Recency" in features else none
+        categories = {}
+        for c in schema.CATEGORY_COLUMNS:
+            if c in cleaned:
+                text = cleaned[c].astype(str).to_numpy()
+                categories[c] = {
+                    str(v): per_segment(text == v).astype(np.int64) for v in np.unique(text)
+                }
+        exclusions = Counter()
+        if reasons is not None:
+            r = pd.Series(reasons)
+            exclusions.update({str(a): int(b) for a, b in r[r != ""].value_counts().items()})
+        imputed, merged, dropped = Counter(), {}, []
+        if report is not None:
+            imputed.update(report.imputed)
+            merged = {c: Counter(v) for c, v in report.categories_merged.items()}
+            dropped = list(report.dropped_columns)
+        return cls(
+            list(segment_ids),
+            list(features.columns),
+            count,
+            sums,
+            per_segment(accepted).astype(np.int64),
+            per_segment(over).astype(np.int64),
+            categories,
+            exclusions,
+            imputed,
+            merged,
+            dropped,
+        )
+
+    def merge(self, other: SegmentTotals) -> SegmentTotals:
+        """The totals of both (same segments and columns)."""
+        if other.segment_ids != self.segment_ids or other.columns != self.columns:
+            raise ValueError("cannot merge totals of different segments or columns")
+        k = len(self.segment_ids)
+        categories = {}
+        for c in set(self.categories) | set(other.categories):
+            a, b = self.categories.get(c, {}), other.categories.get(c, {})
+            categories[c] = {
+                v: a.get(v, np.zeros(k, np.int64)) + b.get(v, np.zeros(k, np.int64))
+                for v in sorted(set(a) | set(b))
+            }
+        merged = {c: Counter(self.merged.get(c, {})) for c in set(self.merged) | set(other.merged)}
+        for c, counts in other.merged.items():
+            merged[c].update(counts)
+        return SegmentTotals(
+            self.segment_ids,
+            self.columns,
+            self.count + other.count,
+            self.sums + other.sums,
+            self.any_campaign + other.any_campaign,
+            self.recency_over + other.recency_over,
+            categories,
+            self.exclusions + other.exclusions,
+            self.imputed + other.imputed,
+            merged,
+            self.dropped_columns or other.dropped_columns,
+        )
+
+    # ---------------------------------------------------------------- what they give
+
+    @property
+    def n(self) -> int:
+        return int(self.count.sum())
+
+    def means(self) -> pd.DataFrame:
+        """[segment id x column] mean of every column (NaN for an empty segment)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = self.sums / self.count[:, None]
+        return pd.DataFrame(values, index=self.segment_ids, columns=self.columns)
+
+    def overall(self) -> pd.Series:
+        """Mean of every column over all customers."""
+        total = self.sums.sum(axis=0)
+        return pd.Series(total / max(self.n, 1), index=self.columns)
+
+    def category_shares(self, position: int) -> dict[str, dict[str, float]]:
+        """Category column -> value -> share within one segment (values present only)."""
+        size = self.count[position]
+        out = {}
+        for c, counts in self.categories.items():
+            present = {v: int(n[position]) for v, n in counts.items() if n[position] > 0}
+            ordered = sorted(present.items(), key=lambda t: (-t[1], t[0]))
+            out[c] = {v: round(n / size, 4) for v, n in ordered} if size else {}
+        return out
+
+    def pooled(self) -> SegmentTotals:
+        """All customers as one segment (id 0): the 'average customer'."""
+        k1 = lambda a: np.asarray([a.sum()])  # noqa: E731
+        return SegmentTotals(
+            [0],
+            self.columns,
+            k1(self.count),
+            self.sums.sum(axis=0, keepdims=True),
+            k1(self.any_campaign),
+            k1(self.recency_over),
+            {c: {v: k1(n) for v, n in d.items()} for c, d in self.categories.items()},
+        )

@@ -1,0 +1,174 @@
+"""model.json: everything needed to assign new customers later, as plain data (never pickle)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .clean import CleaningRules, OutlierBounds
+from .features import DesignSpec
+
+MODEL_FORMAT = "reportgen-model"
+MODEL_VERSION = 1
+
+
+def _fingerprint(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def build_model(
+    rules: CleaningRules,
+    bounds: OutlierBounds,
+    spec: DesignSpec,
+    reference_date: pd.Timestamp,
+    centroids: np.ndarray,
+    segment_names: dict[int, str] | None = None,
+    tool_version: str = "",
+    segment_ids: list[int] | None = None,
+    driver_stats: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
+    """model.json content. `segment_ids[i]` is the id of the segment whose centroid is row i
+    (default 0..k-1); ids stay stable across monthly runs, so they need not be contiguous.
+    `driver_stats` ({"mean": [...], "std": [...]}, one value per numeric clustering feature,
+    over the fitted customers) lets scoring call a driver's value high, average or low."""
+    k = len(np.asarray(centroids))
+    ids = [int(i) for i in (segment_ids if segment_ids is not None else range(k))]
+    body = {
+        "cleaning": rules.to_dict(),
+        "outliers": bounds.to_dict(),
+        "design": spec.to_dict(),
+        "reference_date": reference_date.strftime("%Y-%m-%d"),
+        "centroids": np.asarray(centroids).tolist(),
+        "segment_names": {str(i): v for i, v in (segment_names or {}).items()},
+        "segment_ids": ids,
+    }
+    if driver_stats is not None:
+        body["drivers"] = {k: [float(x) for x in v] for k, v in driver_stats.items()}
+    return {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "tool_version": tool_version,
+        "features": spec.columns,
+        "sha256": _fingerprint(body),
+        **body,
+    }
+
+
+_BODY_KEYS = ["cleaning", "outliers", "design", "reference_date", "centroids", "segment_names"]
+#: parts added later; covered by the checksum when present.
+_OPTIONAL_BODY_KEYS = ["segment_ids", "drivers"]
+
+
+def check_model(model: dict[str, Any], source: str = "model.json") -> None:
+    """Refuse a model file that is not ours, was edited, or whose parts do not fit together."""
+    if not isinstance(model, dict) or model.get("format") != MODEL_FORMAT:
+        raise InputError(f"{source}: not a reportgen model file — pass the model.json of a run")
+    if model.get("version") != MODEL_VERSION:
+        raise InputError(
+            f"{source}: model version {model.get('version')} is not supported by this reportgen "
+            f"(expects {MODEL_VERSION}) — re-run `reportgen run` to make a new model"
+        )
+    missing = [k for k in _BODY_KEYS if k not in model]
+    if missing:
+        raise InputError(f"{source}: missing part(s) {', '.join(missing)} — the file is damaged")
+    body = {k: model[k] for k in _BODY_KEYS + _OPTIONAL_BODY_KEYS if k in model}
+    if _fingerprint(body) != model.get("sha256"):
+        raise InputError(
+            f"{source}: the model was changed after it was written (checksum mismatch) — "
+            "use the model.json of a run unchanged, or re-run `reportgen run`"
+        )
+    try:
+        spec = DesignSpec.from_dict(model["design"])
+    except TypeError:
+        raise InputError(f"{source}: the design part is damaged — re-run `reportgen run`") from None
+    if model.get("features") != spec.columns:
+        raise InputError(
+            f"{source}: feature list {model.get('features')} does not match the model's scaling "
+            f"({spec.columns}) — the file was edited; re-run `reportgen run`"
+        )
+    width = {len(row) for row in model["centroids"]}
+    if width != {len(spec.columns)}:
+        raise InputError(f"{source}: centroids do not match the feature list — the file is damaged")
+    ids = segment_ids(model)
+    if len(ids) != len(model["centroids"]) or len(set(ids)) != len(ids):
+        raise InputError(
+            f"{source}: segment ids {ids} do not fit the {len(model['centroids'])} centroids — "
+            "the file is damaged"
+        )
+
+
+def segment_ids(model: dict[str, Any]) -> list[int]:
+    """Segment id of each centroid row (0..k-1 for models written before ids were stored)."""
+    return [int(i) for i in model.get("segment_ids", range(len(model["centroids"])))]
+
+
+@dataclass
+class ModelParts:
+    """A checked model.json turned back into the objects the analysis uses."""
+
+    rules: CleaningRules
+    bounds: OutlierBounds
+    spec: DesignSpec
+    reference_date: pd.Timestamp
+    centroids: np.ndarray
+    ids: np.ndarray
+    names: dict[int, str]
+    #: mean and std of each numeric clustering feature over the fitted customers (or None)
+    driver_mean: list[float] | None = None
+    driver_std: list[float] | None = None
+
+
+def model_parts(model: dict[str, Any], source: str = "model.json") -> ModelParts:
+    check_model(model, source)
+    return ModelParts(
+        rules=CleaningRules.from_dict(model["cleaning"]),
+        bounds=OutlierBounds.from_dict(model["outliers"]),
+        spec=DesignSpec.from_dict(model["design"]),
+        reference_date=pd.Timestamp(model["reference_date"]),
+        centroids=np.asarray(model["centroids"], dtype=float),
+        ids=np.asarray(segment_ids(model), dtype=int),
+        names={int(k): v for k, v in model["segment_names"].items()},
+        driver_mean=model.get("drivers", {}).get("mean"),
+        driver_std=model.get("drivers", {}).get("std"),
+    )
+
+
+def to_original_units(spec: DesignSpec, rows: np.ndarray) -> np.ndarray:
+    """Undo the design scaling: numeric columns back in their units, one-hot columns as shares."""
+    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+    n = len(spec.numeric)
+    out = rows.copy()
+    out[:, :n] = rows[:, :n] * np.asarray(spec.scale) + np.asarray(spec.offset)
+    if spec.category_weight > 0:
+        out[:, n:] = rows[:, n:] / spec.category_weight
+    return out
+
+
+def centroids_original(model: dict[str, Any]) -> dict[int, dict[str, float]]:
+    """Segment id -> its centroid in original units (feature name -> value)."""
+    spec = DesignSpec.from_dict(model["design"])
+    values = to_original_units(spec, np.asarray(model["centroids"], dtype=float))
+    return {
+        sid: {c: round(float(v), 6) for c, v in zip(spec.columns, row, strict=True)}
+        for sid, row in zip(segment_ids(model), values, strict=True)
+    }
+
+
+def require_columns(
+    spec: DesignSpec, features: pd.DataFrame, cleaned: pd.DataFrame, source: str
+) -> None:
+    """Refuse customers that lack a column the model clusters on."""
+    absent = [c for c in spec.numeric if c not in features] + [
+        c for c in spec.categories if c not in cleaned
+    ]
+    if absent:
+        raise InputError(
+            f"{source}: the model clusters on {', '.join(absent)}, which the customer file "
+            "does not have — use a file with the same columns as the fitting run"
+        )
