@@ -210,12 +210,22 @@ def _insert(conn: sqlite3.Connection, analysis: Analysis, folder: Path) -> int:
     run_id = int(cursor.lastrowid)
     ids = analysis.customers["customer_id"].astype(str).tolist()
     segments = analysis.customers["segment"].astype(int).tolist()
-    conn.executemany("INSERT OR IGNORE INTO ids(customer_id) VALUES (?)", ((i,) for i in ids))
-    conn.executemany(
-        "INSERT INTO customers(run_id, customer, segment) "
-        "SELECT ?, id, ? FROM ids WHERE customer_id = ?",
-        ((run_id, s, i) for i, s in zip(ids, segments, strict=True)),
-    )
+    # set-based: one bulk insert into a scratch table, then two ordered inserts
+    conn.execute("CREATE TEMP TABLE incoming (customer_id TEXT NOT NULL, segment INTEGER)")
+    try:
+        conn.executemany("INSERT INTO incoming VALUES (?, ?)", zip(ids, segments, strict=True))
+        conn.execute(  # in key order: the index grows at its end instead of everywhere
+            "INSERT OR IGNORE INTO ids(customer_id) "
+            "SELECT customer_id FROM incoming ORDER BY customer_id"
+        )
+        conn.execute(
+            "INSERT INTO customers(run_id, customer, segment) "
+            "SELECT ?, ids.id, incoming.segment FROM incoming JOIN ids USING (customer_id) "
+            "ORDER BY ids.id",
+            (run_id,),
+        )
+    finally:
+        conn.execute("DROP TABLE incoming")
     return run_id
 
 
