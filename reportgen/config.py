@@ -81,7 +81,8 @@ class SamplingConfig(_Section):
     fit_rows: int = Field(50_000, ge=100)
     #: fitted customers the silhouette is computed on (it is quadratic in the rows).
     silhouette_rows: int = Field(5_000, ge=100)
-    #: fitted customers the stability check refits K-Means on (80 % resamples of these).
+    #: fitted customers the stability check refits K-Means on (clustering.stability_fraction
+    #: of them at a time).
     stability_rows: int = Field(10_000, ge=100)
     #: fitted customers the alternative algorithms (Gaussian mixture, DBSCAN, Ward) run on.
     alternatives_rows: int = Field(3_000, ge=100)
