@@ -3,9 +3,9 @@
     python benchmarks/bench_explain.py [--runs 5] [--file ../shared/data/marketing_campaign.csv]
 
 Runs the analysis once (default config) to get the segments, then times, `--runs` times each:
-the surrogate fit, exact TreeSHAP for every customer, LIME for the representative customers
-of every segment, the two together, and the whole interpretation step. Prints the medians
-and the machine it ran on.
+exact SHAP of K-Means' margin for every fitted customer, LIME of K-Means' soft assignment for
+the sampled customers of every segment, the two together, and the whole interpretation step.
+Prints the medians and the machine it ran on.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from reportgen.config import load_config  # noqa: E402
 from reportgen.fitting import explain  # noqa: E402
 from reportgen.input.load import load_customers  # noqa: E402
 from reportgen.pipeline import analyse  # noqa: E402
+from reportgen.scoring.features import design_matrix  # noqa: E402
+from reportgen.scoring.score import margin_shap, nearest_two  # noqa: E402
 
 DEFAULT_FILE = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
 
@@ -59,51 +61,45 @@ def main() -> None:
     if not opts.file.exists():
         sys.exit(f"{opts.file}: not found — pass --file PATH to the real customer file")
 
-    print(describe(("scikit-learn", "shap", "lime", "numpy")))
+    print(describe(("scikit-learn", "lime", "numpy")))
     args = capture_inputs(opts.file)
-    analysis, sample, features, cleaned, fit_mask, config, _totals = args
+    analysis, sample, features, cleaned, fit_mask, config, _totals, parts = args
     settings, seed = config.interpretation, config.seed
-    seg_ids = [s.id for s in analysis.summary.segments]
     labels = sample["segment"].to_numpy()
     fit_rows = np.flatnonzero(fit_mask)
-    names = explain.surrogate_features(
-        analysis.summary.model.features, settings.surrogate_features, features
-    )
-    X = explain.surrogate_matrix(names, features, cleaned)
-    Xv = X.to_numpy(dtype=float)
-    reps = {
-        s: interpret_module.representatives(sample, fit_mask, s, settings.lime_examples)
-        for s in seg_ids
-    }
+    position = {s: i for i, s in enumerate(parts.ids.tolist())}
     ids = sample["customer_id"].astype(str).to_numpy()
-    times: dict[str, list[float]] = {
-        k: [] for k in ("surrogate fit", "SHAP", "LIME", "SHAP + LIME", "interpret")
-    }
+    times: dict[str, list[float]] = {k: [] for k in ("SHAP", "LIME", "SHAP + LIME", "interpret")}
+    n_lime = 0
     for _ in range(opts.runs):
-        t0 = time.perf_counter()
-        sur = explain.fit_surrogate(X.iloc[fit_rows], labels[fit_rows], settings, seed)
         t1 = time.perf_counter()
-        values, _ = explain.shap_tensor(sur, Xv, seg_ids)
+        X = design_matrix(parts.spec, features.iloc[fit_rows], cleaned.iloc[fit_rows])
+        own, _, runner_up, _ = nearest_two(X, parts.centroids)
+        values, _ = margin_shap(parts, X, own, runner_up)
         t2 = time.perf_counter()
-        x_train = Xv[fit_rows][sur.train_rows]
-        for s, rows in reps.items():
+        G = explain.group_values(parts, features.iloc[fit_rows], cleaned.iloc[fit_rows])
+        soft = explain.SoftAssignment.fit(parts, X, own)
+        n_lime = 0
+        for s in parts.ids.tolist():
+            count = settings.lime_examples
+            rows = interpret_module.lime_customers(labels, fit_rows, s, count, seed)
+            at = np.searchsorted(fit_rows, rows)
             explain.lime_examples(
-                sur, x_train, Xv[rows], [ids[r] for r in rows], [s] * len(rows),
-                values[rows], seg_ids, settings, seed,
+                soft, G, G[at], [ids[r] for r in rows], np.full(len(rows), position[s]),
+                values[at], settings, seed,
             )  # fmt: skip
+            n_lime += len(rows)
         t3 = time.perf_counter()
         interpret_module.interpret(*copy.deepcopy(args))
         t4 = time.perf_counter()
-        times["surrogate fit"].append(t1 - t0)
         times["SHAP"].append(t2 - t1)
         times["LIME"].append(t3 - t2)
         times["SHAP + LIME"].append(t3 - t1)
         times["interpret"].append(t4 - t3)
 
-    n_lime = sum(len(r) for r in reps.values())
     print(
-        f"{len(Xv):,} customers, {len(names)} features, k = {len(seg_ids)}; SHAP for all "
-        f"customers, LIME for {n_lime} ({settings.lime_num_samples} samples each); "
+        f"{len(fit_rows):,} fitted customers, k = {len(parts.ids)}; SHAP for all of them, "
+        f"LIME for {n_lime} ({settings.lime_num_samples} samples each); "
         f"median of {opts.runs} runs:"
     )
     for key, vals in times.items():

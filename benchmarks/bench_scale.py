@@ -32,7 +32,7 @@ from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
-STACK = "import pandas, sklearn.cluster, shap, lime.lime_tabular, matplotlib.pyplot, weasyprint"
+STACK = "import pandas, sklearn.cluster, lime.lime_tabular, matplotlib.pyplot, weasyprint"
 
 #: name -> (rows or None for the real file, file suffix, wall target s, memory target MB)
 CASES = {

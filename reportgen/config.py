@@ -98,32 +98,21 @@ class OutputConfig(_Section):
 
 
 class InterpretationConfig(_Section):
-    # Interpretation (interpret.py, explain.py): surrogate model, SHAP, LIME and plain rules.
-    #: business features the surrogate model explains the segments with (original units);
-    #: default: the clustering features plus Recency and the web/catalogue/store purchases. The
-    #: clustering features are always added, so the surrogate can reproduce the segments.
-    surrogate_features: list[str] | None = None
-    #: random-forest surrogate: trees, depth and share of features tried at each split.
-    surrogate_trees: int = Field(40, ge=5, le=500)
-    surrogate_max_depth: int = Field(12, ge=2, le=30)
-    surrogate_max_features: float = Field(0.6, gt=0, le=1)
-    #: fitted customers the surrogate learns from (a stratified sample when there are more).
-    surrogate_rows: int = Field(5_000, ge=100)
-    #: share of the fitted customers held out (stratified) to measure the surrogate's fidelity.
-    holdout_share: float = Field(0.25, gt=0.05, lt=0.9)
-    #: segment drivers use exact TreeSHAP for every fitted customer up to this many; above it
-    #: a stratified sample of `shap_sample` of them.
-    exact_shap_max_rows: int = Field(10000, ge=100)
+    # Interpretation (interpret.py, explain.py): exact SHAP of K-Means, LIME, plain rules.
+    #: business features the plain rules may use besides the clustering features (original
+    #: units); default: Recency and the web/catalogue/store purchases.
+    rule_features: list[str] | None = None
     #: customers kept (stratified by segment) for the SHAP charts (arrays.npz).
     shap_sample: int = Field(1000, ge=100)
-    #: representative customers (nearest their centroid) explained with LIME per segment.
-    lime_examples: int = Field(3, ge=1)
+    #: customers per segment, drawn at random, explained with LIME (the persona page shows
+    #: the first); LIME/SHAP agreement is measured on all of them.
+    lime_examples: int = Field(8, ge=1)
     #: LIME weights kept per example (the agreement score uses all features).
     lime_num_features: int = Field(6, ge=1)
     #: perturbed samples LIME draws around each customer.
     lime_num_samples: int = Field(1000, ge=100)
     #: LIME/SHAP agreement: overlap of the top-N features of the same customer.
-    agreement_top: int = Field(5, ge=1)
+    agreement_top: int = Field(3, ge=1)
     rule_max_depth: int = Field(3, ge=1, le=3)
     #: a segment's rule may join this many tree leaves with "or".
     rule_max_clauses: int = Field(2, ge=1, le=4)

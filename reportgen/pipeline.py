@@ -19,6 +19,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -152,6 +153,7 @@ def analyse(
                 source, fitted.parts, config, lambda done: tell("scored", done, table.rows)
             )
         summary = _summary(table, fitted, totals, config, started, period, previous, parts)
+        summary.boundary = boundary(customers)
         analysis = Analysis(summary=summary, customers=customers)
 
         with stages.stage("interpret", "Explaining the segments"):
@@ -165,6 +167,7 @@ def analyse(
                 fitted.fit_mask,
                 config,
                 totals,
+                fitted.parts,
             )
         with stages.stage("checks_wait", "Stability, other algorithms and chart maps"):
             checks = fitted.finish()
@@ -224,6 +227,31 @@ def score_table(
     customers = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     assert totals is not None
     return customers, totals
+
+
+#: a customer is near a segment boundary when the next-nearest centre is at most this much
+#: farther away than their own (margin_to_next_segment <= NEAR * distance_to_centroid)
+NEAR = 0.1
+
+
+def boundary(customers: pd.DataFrame) -> dict[str, Any]:
+    """How many customers sit near a segment boundary, overall and per segment."""
+    near = (
+        customers["margin_to_next_segment"].to_numpy()
+        <= NEAR * customers["distance_to_centroid"].to_numpy()
+    )
+    seg = customers["segment"].to_numpy()
+    ids, counts = np.unique(seg, return_counts=True)
+    hits = np.bincount(np.searchsorted(ids, seg[near]), minlength=len(ids))
+    return {
+        "definition": f"the next-nearest segment centre is at most {NEAR:.0%} farther away "
+        "than the customer's own (margin_to_next_segment ≤ "
+        f"{NEAR} × distance_to_centroid in segments.csv)",
+        "share": round(float(near.mean()) if len(near) else 0.0, 4),
+        "per_segment": {
+            str(int(s)): round(float(h / c), 4) for s, h, c in zip(ids, hits, counts, strict=True)
+        },
+    }
 
 
 def _fill_checks(model: ModelInfo, fitted: Fitted, rows: int) -> None:

@@ -126,12 +126,40 @@ class Kpis(_Model):
     deals_share: float | None = None
     #: share who accepted at least one of the earlier campaigns 1-5
     any_campaign_acceptance: float | None = None
+    #: 95 % intervals, KPI field -> [low, high] (intervals.py: Wilson for rates and the
+    #: customer share, normal approximation for means, delta method for the share of spend)
+    intervals: dict[str, list[float]] = {}
+    #: KPI field -> "above" / "below" / "same": against all customers; "same" when the
+    #: interval covers the all-customer value (no different from the average)
+    versus_average: dict[str, str] = {}
+
+
+class KpiTest(_Model):
+    """Does a KPI carry any signal in this data? (describe/intervals.py)"""
+
+    kpi: str
+    #: χ² test that every segment has the same rate
+    segments_p_value: float
+    #: extra test of the underlying measure, e.g. "Recency is uniform (Kolmogorov-Smirnov)"
+    measure_test: str = ""
+    measure_p_value: float | None = None
+    #: False when the segments do not differ (p >= 0.05): the KPI is then shown as
+    #: "no signal in this data", never as a finding
+    signal: bool
+    text: str
 
 
 class Driver(_Model):
+    """One feature's part in setting a segment apart: the mean |exact SHAP value| of K-Means'
+    margin (own segment vs the customer's runner-up) over the segment's fitted customers."""
+
     feature: str
+    #: in squared scaled-distance units (the margin's units)
     mean_abs_shap: float
-    direction: str  # "higher values push into the segment" -> "+" / "-" / "mixed"
+    #: mean_abs_shap / the segment's sum over features (the shares add up to 1)
+    share: float = 0.0
+    #: "+" higher values push into the segment, "-" lower values do, "mixed", or "category"
+    direction: str
     direction_text: str = ""
 
 
@@ -199,10 +227,20 @@ class Segment(_Model):
 
 
 class Explanations(_Model):
-    surrogate: dict[str, Any]
+    #: how the drivers were computed, in one sentence (also in the methodology)
+    method: str = ""
+    #: share of customers whose SHAP values reproduce K-Means' margin exactly (1 by
+    #: construction: the model explained is K-Means itself, not a copy)
+    fidelity: float | None = None
     lime_shap_agreement: float | None = None
+    #: the agreement two random feature rankings would have (top-N overlap: N / features)
+    lime_shap_chance: float | None = None
+    #: the driver groups (numeric clustering features, then category columns)
     shap_features: list[str] = []
     notes: list[str] = []
+    #: summaries written before drivers came from K-Means itself: the random-forest surrogate
+    #: that was explained then (empty in new runs; kept so older run folders still load)
+    surrogate: dict[str, Any] = {}
     #: how SHAP / LIME / the rules were computed (rows, method, settings)
     shap: dict[str, Any] = {}
     lime: dict[str, Any] = {}
@@ -306,6 +344,13 @@ class Summary(_Model):
     model: ModelInfo
     segments: list[Segment]
     overall: dict[str, float] = {}
+    #: the same KPIs for all customers (the "average customer" every page compares with)
+    everyone: Kpis | None = None
+    #: KPI field -> its significance test across segments
+    kpi_tests: dict[str, KpiTest] = {}
+    #: share of customers near a segment boundary (the next-nearest segment centre at most
+    #: 10 % farther than their own), and that definition
+    boundary: dict[str, Any] = {}
     explanations: Explanations | None = None
     #: month-over-month changes against the previous run (None for a first run)
     changes: Changes | None = None

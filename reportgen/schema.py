@@ -75,7 +75,10 @@ ENGINEERED = {
     "Age": "Age in years at the reference date",
     "TotalSpend": "Total spent on all product categories in the last 2 years",
     "Tenure": "Days since enrollment at the reference date",
-    "CampaignEngagement": "Campaign offers accepted (campaigns 1-5 and the last one)",
+    "CampaignEngagement": (
+        "Earlier campaign offers accepted (campaigns 1-5; the last campaign's response is "
+        "not counted)"
+    ),
     "Children": "Children and teenagers at home",
     "IsParent": "1 when there is at least one child or teenager at home",
     "TotalPurchases": "Purchases on the web site, from the catalogue and in stores",

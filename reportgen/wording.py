@@ -16,7 +16,7 @@ FEATURES: dict[str, tuple[str, str]] = {
     "IsParent": ("Parent", "share"),
     "Tenure": ("Customer for", "days"),
     "Recency": ("Days since last purchase", "days"),
-    "CampaignEngagement": ("Campaigns accepted", "of 6"),
+    "CampaignEngagement": ("Earlier campaigns accepted", "of 5"),
     "TotalPurchases": ("Purchases", "count, 2 years"),
     "AvgPurchaseValue": ("Spend per purchase", "spend"),
     "WebShare": ("Web share of purchases", "%"),

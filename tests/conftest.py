@@ -21,3 +21,14 @@ def real_file() -> Path:
     if not REAL_FILE.exists():
         pytest.skip(f"real data set not found at {REAL_FILE} (needs ../shared beside the repo)")
     return REAL_FILE
+
+
+@pytest.fixture(scope="session")
+def real_analysis(real_file):
+    """The real file analysed once with the default configuration (do not modify it)."""
+    from reportgen.config import Config
+    from reportgen.input.load import load_customers
+    from reportgen.pipeline import analyse
+
+    config = Config()
+    return analyse(load_customers(real_file, config), config)

@@ -1,7 +1,7 @@
 """End-to-end interpretation: the real file (default config) and the small fixed file.
 
 The real-file analysis runs once per module; its numbers are checked against independent
-recomputations (surrogate refitted with scikit-learn directly, shares from the customer
+recomputations (K-Means' SHAP values from model.json directly, shares from the customer
 table, rules re-evaluated from their conditions, sample sizes from the textbook formula).
 """
 
@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import norm
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
 
 import reportgen.describe.interpret as interpret_module
+from reportgen import wording
 from reportgen.config import load_config
 from reportgen.input.load import load_customers
 from reportgen.output.files import segments_frame
@@ -78,31 +77,45 @@ def textbook_n(p1, p2, alpha, power):
 # --------------------------------------------------------------------------- real file
 
 
-def test_surrogate_fidelity_on_held_out_customers(real):
+def kmeans_shap(analysis, cust):
+    """Independent recomputation from model.json: each customer's exact SHAP values of the
+    margin ‖x−b‖² − ‖x−a‖² (a own, b next-nearest centroid) against the stored background."""
+    model = analysis.model
+    design = model["design"]
+    assert not design["categories"]  # default features: numeric only
+    x = (cust[design["numeric"]].to_numpy(float) - design["offset"]) / np.asarray(design["scale"])
+    c = np.asarray(model["centroids"])
+    d2 = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
+    order = np.argsort(d2, axis=1)
+    a, b = c[order[:, 0]], c[order[:, 1]]
+    mu = np.asarray(model["drivers"]["background"])
+    return 2 * (a - b) * (x - mu), np.asarray(model["segment_ids"])[order[:, 0]]
+
+
+def test_drivers_are_kmeans_own_exact_contributions(real):
     analysis, _ = real
-    sur = analysis.summary.explanations.surrogate
-    assert sur["model"] == "RandomForestClassifier"
-    assert sur["fidelity_accuracy"] >= 0.95
-    split = sur["fidelity_split"]
-    n_fit = analysis.summary.data_quality.rows_used_for_fit
-    assert split["stratified"] and split["train"] + split["holdout"] == n_fit
-    assert split["holdout"] == math.ceil(0.25 * n_fit)
-    # independent refit with scikit-learn directly gives the same held-out accuracy
-    names = analysis.summary.explanations.shap_features
-    X, y = _fit_features(analysis, names)
-    train, test = train_test_split(
-        np.arange(len(y)), test_size=0.25, random_state=analysis.summary.run.seed, stratify=y
-    )
-    p = sur["params"]
-    rf = RandomForestClassifier(
-        n_estimators=p["n_estimators"],
-        max_depth=p["max_depth"],
-        max_features=p["max_features"],
-        random_state=p["random_state"],
-        n_jobs=1,
-    ).fit(X.to_numpy()[np.sort(train)], y[np.sort(train)])
-    acc = float(np.mean(rf.predict(X.to_numpy()[np.sort(test)]) == y[np.sort(test)]))
-    assert acc == pytest.approx(sur["fidelity_accuracy"], abs=1e-4)
+    expl = analysis.summary.explanations
+    assert expl.surrogate == {} and expl.fidelity == 1.0
+    assert "K-Means" in expl.method and "exact" in expl.method.lower()
+    cust = customer_table(analysis)
+    values, own = kmeans_shap(analysis, cust)
+    assert np.array_equal(own, cust["segment"].to_numpy())
+    names = analysis.model["design"]["numeric"]
+    assert expl.shap_features == names
+    # persona pages: each segment's drivers = mean |SHAP| over its fitted customers
+    fit = ~cust["excluded_from_fit"].to_numpy()
+    for s in analysis.summary.segments:
+        hit = fit & (own == s.id)
+        expected = np.abs(values[hit]).mean(axis=0)
+        got = {d.feature: d.mean_abs_shap for d in s.drivers}
+        assert [d.feature for d in s.drivers] == [names[i] for i in np.argsort(-expected)]
+        np.testing.assert_allclose([got[f] for f in names], expected, atol=1e-6)
+        assert sum(d.share for d in s.drivers) == pytest.approx(1.0, abs=1e-3)
+    # segments.csv: every customer's driver_1 is their largest positive SHAP value, in words
+    top = np.argmax(values, axis=1)
+    for i in np.flatnonzero(values.max(axis=1) > 1e-9):
+        label = wording.label(names[top[i]])
+        assert cust["driver_1"].iloc[i].startswith(label + " "), (i, cust["driver_1"].iloc[i])
 
 
 def test_shares_sum_to_one_and_match_the_customer_table(real):
@@ -157,45 +170,49 @@ def test_the_four_known_customer_types_are_recognisable(real):
     assert older.relative["CampaignEngagement"] < 0.7
 
 
-def test_shap_drivers_and_arrays(real):
+def test_shap_arrays_for_the_charts(real):
     analysis, _ = real
     arr = analysis.arrays
     names = analysis.summary.explanations.shap_features
-    k = len(analysis.summary.segments)
     values, data, seg = arr["shap_values"], arr["shap_data"], arr["shap_segment"]
-    assert values.dtype == np.float32 and values.shape == (len(data), len(names), k)
+    assert values.dtype == np.float32 and values.shape == (len(data), len(names))
     assert 500 <= len(values) <= 1100
-    assert arr["shap_base"].sum() == pytest.approx(1.0, abs=1e-4)
-    # probabilities sum to 1 over segments, so each customer's SHAP values sum to 0 over them
-    assert np.abs(values.sum(axis=(1, 2))).max() < 1e-4
     cust = customer_table(analysis).iloc[arr["shap_rows"]]
     assert np.array_equal(seg, cust["segment"].to_numpy())
     assert np.allclose(data, cust[names].to_numpy(dtype=np.float32))
+    expected, _ = kmeans_shap(analysis, cust)
+    np.testing.assert_allclose(values, expected, atol=1e-5)
     for j, s in enumerate(analysis.summary.segments):
-        assert len(s.drivers) >= 5
-        shap_sorted = [d.mean_abs_shap for d in s.drivers]
-        assert shap_sorted == sorted(shap_sorted, reverse=True)
+        assert len(s.drivers) == len(names)
+        assert s.drivers[0].mean_abs_shap == pytest.approx(
+            arr["shap_importance"][j].max(), rel=1e-5
+        )
         assert all(d.direction in {"+", "-", "mixed"} for d in s.drivers)
-        assert shap_sorted[0] == pytest.approx(arr["shap_importance"][j].max(), rel=1e-3)
-    # per-customer drivers are K-Means' own margin split (tests/test_scale.py), in words
-    assert cust["driver_1"].str.match(r".+ (high|low|average) \(.+\)$").all()
 
 
-def test_lime_examples_are_the_most_representative_customers(real):
-    analysis, _ = real
+def test_lime_explains_kmeans_for_random_members(real):
+    analysis, args = real
+    settings = args[5].interpretation
     cust = customer_table(analysis)
-    agreement = analysis.summary.explanations.lime_shap_agreement
-    scores = []
+    expl = analysis.summary.explanations
+    groups = len(expl.shap_features)
+    assert expl.lime_shap_chance == pytest.approx(settings.agreement_top / groups, abs=1e-4)
+    scores, nearest_share = [], []
     for s in analysis.summary.segments:
-        assert len(s.lime_examples) >= 3
         members = cust[(cust["segment"] == s.id) & ~cust["excluded_from_fit"]]
-        nearest = members.sort_values("distance_to_centroid", kind="stable")["customer_id"]
-        assert [e.customer_id for e in s.lime_examples] == nearest.head(3).astype(str).tolist()
+        assert len(s.lime_examples) == min(settings.lime_examples, len(members))
+        ids = [e.customer_id for e in s.lime_examples]
+        assert set(ids) <= set(members["customer_id"].astype(str))
+        closest = members.nsmallest(len(ids), "distance_to_centroid")["customer_id"].astype(str)
+        nearest_share.append(len(set(ids) & set(closest)) / len(ids))
         for e in s.lime_examples:
             assert len(e.weights) >= 5 and all(w.condition for w in e.weights)
-            assert 0 <= e.agreement_with_shap <= 1
+            # the explained model is K-Means' soft assignment: the own segment is the likeliest
+            assert 1 / len(analysis.summary.segments) < e.predicted_probability <= 1
             scores.append(e.agreement_with_shap)
-    assert agreement == pytest.approx(np.mean(scores), abs=1e-4)
+    assert np.mean(nearest_share) < 0.5  # drawn at random, not the easy customers at the centre
+    assert expl.lime_shap_agreement == pytest.approx(np.mean(scores), abs=1e-4)
+    assert expl.lime_shap_agreement > expl.lime_shap_chance  # LIME and SHAP agree beyond chance
 
 
 def test_rules_precision_recall_recomputed(real):
@@ -229,7 +246,9 @@ def test_recommendations_with_ab_plans(real):
             p1 = max(s.kpis.response_rate, 0.01)
             assert ab.baseline_rate == pytest.approx(p1, abs=1e-6)
             n = math.ceil(textbook_n(ab.baseline_rate, ab.target_rate, 0.05, 0.8))
-            assert ab.sample_size_per_arm == n
+            # the stored rates are rounded to 6 digits; the plan used the exact ones
+            assert abs(ab.sample_size_per_arm - n) <= 1
+            n = ab.sample_size_per_arm
             assert ab.feasible == (s.size >= 2 * n)
             if not ab.feasible:
                 assert str(f"{s.size:,}") in ab.suggestion
@@ -255,11 +274,11 @@ def test_summary_round_trip_and_determinism(real):
 
 def test_small_file_runs_with_other_k_and_overrides(small):
     _, args = small
-    analysis, sample, features, cleaned, fit_mask, _, totals = copy.deepcopy(args)
+    analysis, sample, features, cleaned, fit_mask, _, totals, parts = copy.deepcopy(args)
     config = load_config(
         overrides={
             "personas": {"names": {"0": "Our Favourites"}},
-            "interpretation": {"exact_shap_max_rows": 100, "shap_sample": 100},
+            "interpretation": {"shap_sample": 100, "lime_examples": 2},
             "kpis": {"retention_recency_days": 30},
         },
         environ={},
@@ -268,15 +287,16 @@ def test_small_file_runs_with_other_k_and_overrides(small):
     totals = SegmentTotals.from_chunk(
         features, cleaned, labels, totals.segment_ids, 30
     )  # the totals carry the KPI threshold
-    interpret_module.interpret(analysis, sample, features, cleaned, fit_mask, config, totals)
+    interpret_module.interpret(analysis, sample, features, cleaned, fit_mask, config, totals, parts)
     segs = analysis.summary.segments
     assert segs[0].persona.name == "Our Favourites"
     assert len({s.persona.name for s in segs}) == len(segs)
     for s in segs:
         m = labels == s.id
         assert s.kpis.retention_risk == pytest.approx((features.loc[m, "Recency"] > 30).mean())
-    assert analysis.summary.explanations.shap["rows_explained"] < fit_mask.sum()  # a sample
-    assert analysis.summary.explanations.shap["customer_drivers"].startswith("K-Means margin")
+    assert analysis.summary.explanations.shap["rows_explained"] == fit_mask.sum()
+    assert len(analysis.arrays["shap_values"]) < fit_mask.sum()  # the charts get a sample
+    assert all(len(s.lime_examples) <= 2 for s in segs)
 
 
 def test_analysis_modules_import_no_rendering_library():

@@ -19,12 +19,6 @@ from reportgen.scoring.model import model_parts
 from reportgen.scoring.score import score, segments_table
 
 
-@pytest.fixture(scope="module")
-def real_analysis(real_file):
-    config = Config()
-    return analyse(load_customers(real_file, config), config)
-
-
 def _sizes(customers: pd.DataFrame) -> dict:
     return customers["segment"].value_counts().sort_index().to_dict()
 
@@ -66,18 +60,33 @@ def test_run_is_the_same_read_in_chunks_or_whole(real_file, real_analysis, tmp_p
     assert a.data_quality == b.data_quality
 
 
-def test_margin_drivers_add_up_to_the_kmeans_margin(real_file, real_analysis):
+def test_margin_drivers_are_exact_shap_values_of_the_kmeans_margin(real_file, real_analysis):
     from reportgen.scoring.clean import apply_cleaning
     from reportgen.scoring.features import design_matrix, engineer
-    from reportgen.scoring.score import margin_contributions, nearest_two
+    from reportgen.scoring.score import group_columns, margin_shap, nearest_two
 
     parts = model_parts(real_analysis.model)
     frame = load_customers(real_file, Config()).frame
     cleaned, _ = apply_cleaning(frame, parts.rules)
     X = design_matrix(parts.spec, engineer(cleaned, parts.reference_date), cleaned)
     first, d1, second, d2 = nearest_two(X, parts.centroids)
-    contrib = margin_contributions(parts, X, first, second)
-    np.testing.assert_allclose(contrib.sum(axis=1), d2**2 - d1**2, atol=1e-12)
+    contrib, base = margin_shap(parts, X, first, second)
+    # local accuracy: background value + SHAP values = the customer's squared-distance margin
+    np.testing.assert_allclose(base + contrib.sum(axis=1), d2**2 - d1**2, atol=1e-9)
+    # and they are what shap itself computes for that linear function (interventional SHAP
+    # against the background mean), for every pair of own / runner-up segment
+    import shap  # a test dependency: the check must run, never skip
+
+    mu = parts.reference_row()
+    for a in range(len(parts.centroids)):
+        for b in set(second[first == a].tolist()):
+            rows = np.flatnonzero((first == a) & (second == b))
+            ca, cb = parts.centroids[a], parts.centroids[b]
+            coef = 2.0 * (ca - cb)
+            intercept = float(cb @ cb - ca @ ca)
+            explainer = shap.LinearExplainer((coef, intercept), mu[None, :])
+            expected = group_columns(parts, explainer.shap_values(X[rows]))
+            np.testing.assert_allclose(contrib[rows], expected, atol=1e-9)
     # the reported margin is the distance gap, never negative
     customers = real_analysis.customers
     assert (customers["margin_to_next_segment"] >= 0).all()

@@ -1,8 +1,8 @@
 """Interpretation: explanations, personas, KPIs and recommendations, filled into the result.
 
 `interpret` is the orchestrator the pipeline calls after segmentation. It computes nothing
-itself; the work lives in explain.py (surrogate, SHAP, LIME, rules), kpis.py, personas.py and
-recommend.py. It writes no files and imports no rendering library.
+itself; the work lives in score.py (exact SHAP of K-Means), explain.py (LIME, rules),
+kpis.py, personas.py and recommend.py. It writes no files and imports no rendering library.
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ import pandas as pd
 
 from ..config import Config
 from ..fitting import explain
-from ..result import Analysis, Explanations
+from ..result import Analysis, Explanations, KpiTest
 from ..scoring.aggregates import SegmentTotals
-from .kpis import kpis_from_totals, population_kpis
+from ..scoring.features import design_matrix
+from ..scoring.model import ModelParts
+from ..scoring.score import driver_groups, margin_shap, nearest_two
+from . import intervals as iv
+from .kpis import RATES, kpis_from_totals, population_kpis, successes
 from .personas import build_personas, draft_persona
 from .recommend import default_rules, recommend
 
@@ -38,16 +42,63 @@ def chart_sample(labels: np.ndarray, rows: np.ndarray, size: int, seed: int) -> 
     return np.sort(np.concatenate(picked))
 
 
-def representatives(
-    customers: pd.DataFrame, fit_mask: np.ndarray, segment_id: int, count: int
-) -> np.ndarray:
-    """Row positions of the segment's `count` fitted customers nearest its centroid."""
-    seg = customers["segment"].to_numpy() == segment_id
-    rows = np.flatnonzero(seg & fit_mask)
-    if len(rows) < count:  # a tiny segment: fall back to all its members
-        rows = np.flatnonzero(seg)
-    dist = customers["distance_to_centroid"].to_numpy()[rows]
-    return rows[np.argsort(dist, kind="stable")[:count]]
+#: KPI field -> how the report names it in a test's sentence
+KPI_WORDS = {
+    "response_rate": "Response to the last campaign",
+    "any_campaign_acceptance": "Acceptance of earlier campaigns",
+    "retention_risk": "Retention risk",
+    "complaint_rate": "The complaint rate",
+}
+
+
+def kpi_tests(totals: SegmentTotals, features: pd.DataFrame, recency_days: int):
+    """Whether each rate KPI differs between segments (χ², every customer); for retention
+    risk also whether days since the last purchase are just spread evenly (Kolmogorov-Smirnov
+    on the fit sample). A KPI whose segments do not differ at the 5 % level has no signal."""
+    out = {}
+    for kpi in RATES:
+        hits = successes(totals, kpi)
+        if hits is None or hits.sum() == 0:
+            continue
+        p = iv.homogeneity(hits, totals.count)
+        signal = p < 0.05
+        words = KPI_WORDS[kpi]
+        extra, measure_p = "", None
+        if kpi == "retention_risk" and "Recency" in features:
+            measure_p = iv.uniform_test(features["Recency"].to_numpy())
+            extra = "Days since the last purchase are uniform (Kolmogorov-Smirnov)"
+        if signal:
+            text = f"{words} differs between segments (χ² test, {_p(p)})."
+        else:
+            text = f"{words} does not differ between segments (χ² test, {_p(p)})"
+            if measure_p is not None and measure_p >= 0.05:
+                text += (
+                    ", and days since the last purchase are spread evenly "
+                    f"(Kolmogorov-Smirnov test against uniform, {_p(measure_p)})"
+                )
+            text += ": no signal in this data."
+        out[kpi] = KpiTest(
+            kpi=kpi,
+            segments_p_value=round(p, 6),
+            measure_test=extra,
+            measure_p_value=None if measure_p is None else round(measure_p, 6),
+            signal=signal,
+            text=text,
+        )
+    return out
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def lime_customers(labels: np.ndarray, rows: np.ndarray, segment_id: int, count: int, seed: int):
+    """Up to `count` of `rows` in segment `segment_id`, drawn at random (seeded, sorted)."""
+    members = rows[labels[rows] == segment_id]
+    if len(members) <= count:
+        return members
+    rng = np.random.default_rng([seed, segment_id])
+    return np.sort(rng.choice(members, size=count, replace=False))
 
 
 def interpret(
@@ -58,112 +109,102 @@ def interpret(
     fit_mask: np.ndarray,
     config: Config,
     totals: SegmentTotals,
+    parts: ModelParts,
 ) -> None:
     """Fill personas, KPIs, drivers, LIME examples, rules and recommendations, in place.
 
-    The explanations learn from the fit sample: `sample` (customer_id, segment,
-    distance_to_centroid per sample row) with its `features`, `cleaned` rows and `fit_mask`.
+    The explanations are of the fitted model `parts` on the fit sample: `sample`
+    (customer_id, segment per sample row) with its `features`, `cleaned` rows and `fit_mask`.
     KPIs come from `totals`, the merged sums over every customer of the table.
 
-    Per segment (`analysis.summary.segments[j]`): persona, kpis, drivers (every surrogate
-    feature, by mean |SHAP|), lime_examples (the fitted customers nearest the centroid), rule,
-    recommendations (with A/B plans). Summary: `explanations`.
+    Per segment (`analysis.summary.segments[j]`): persona, kpis, drivers (every driver group,
+    by mean |SHAP| of K-Means' margin over the segment's fitted customers), lime_examples
+    (fitted customers drawn at random), rule, recommendations (with A/B plans). Summary:
+    `explanations`.
 
     `analysis.arrays` (saved as arrays.npz) gets, for the SHAP charts:
 
-    * ``shap_values``  float32 [n_sample, n_features, k]: SHAP values (probability points) of
-      a stratified sample of fitted customers, one column per segment in the order of
-      `summary.segments`;
-    * ``shap_data``    float32 [n_sample, n_features]: the same customers' feature values in
-      original units (feature names: `summary.explanations.shap_features`);
+    * ``shap_values``  float32 [n_sample, groups]: exact SHAP values of each sampled fitted
+      customer's margin (own segment vs runner-up), the numbers behind segments.csv's
+      drivers (feature names: `summary.explanations.shap_features`);
+    * ``shap_data``    float32 [n_sample, groups]: the same customers' values in original
+      units (a category column as its position in the model's category list);
     * ``shap_segment`` int64 [n_sample]: each sampled customer's segment id;
-    * ``shap_rows``    int64 [n_sample]: their row positions in `analysis.customers`;
-    * ``shap_base``    float32 [k]: the surrogate's base probability per segment;
-    * ``shap_importance`` float32 [k, n_features]: mean |SHAP| per segment and feature over
-      the explained fitted customers (the numbers behind `segment.drivers`).
+    * ``shap_rows``    int64 [n_sample]: their row positions in the fit sample;
+    * ``shap_importance`` float32 [k, groups]: mean |SHAP| per segment and group over all
+      fitted customers of the sample (the numbers behind `segment.drivers`).
     """
     settings = config.interpretation
     seed = config.seed
     summary = analysis.summary
-    customers = sample
     segments = summary.segments
     seg_ids = [int(s.id) for s in segments]
-    labels = customers["segment"].to_numpy().astype(int)
+    labels = sample["segment"].to_numpy().astype(int)
     fit_mask = np.asarray(fit_mask, dtype=bool)
     fit_rows = np.flatnonzero(fit_mask)
     notes: list[str] = []
 
-    # --- surrogate
-    names = explain.surrogate_features(
-        summary.model.features, settings.surrogate_features, features
-    )
-    X_all = explain.surrogate_matrix(names, features, cleaned)
-    Xv = X_all.to_numpy(dtype=float)
-    # the surrogate learns from at most `surrogate_rows` fitted customers (stratified): its
-    # trees, and so TreeSHAP's cost per customer, grow with the rows it sees
-    surrogate_rows = chart_sample(labels, fit_rows, settings.surrogate_rows, seed)
-    if len(surrogate_rows) < len(fit_rows):
-        notes.append(
-            f"The surrogate learned from a stratified sample of {len(surrogate_rows):,} of the "
-            f"{len(fit_rows):,} fitted customers (interpretation.surrogate_rows)."
-        )
-    surrogate = explain.fit_surrogate(
-        X_all.iloc[surrogate_rows], labels[surrogate_rows], settings, seed
-    )
-
-    # --- SHAP: exact, for every fitted customer of the sample or a stratified part of them
-    n_fit = len(fit_rows)
-    if n_fit <= settings.exact_shap_max_rows:
-        explained = fit_rows
-    else:
-        explained = chart_sample(labels, fit_rows, settings.shap_sample, seed)
-        notes.append(
-            f"SHAP values for a stratified sample of {len(explained):,} of the {n_fit:,} "
-            "fitted customers (interpretation.exact_shap_max_rows)."
-        )
-    values_explained, base = explain.shap_tensor(surrogate, Xv[explained], seg_ids)
-    X_explained = Xv[explained]
-    importance = np.abs(values_explained).mean(axis=0).T  # [k, features]
+    # --- SHAP: exact, of K-Means' own margin, for every fitted customer of the sample
+    groups = driver_groups(parts)
+    n_num = len(parts.spec.numeric)
+    X = design_matrix(parts.spec, features.iloc[fit_rows], cleaned.iloc[fit_rows])
+    own, _, runner_up, _ = nearest_two(X, parts.centroids)
+    values, base = margin_shap(parts, X, own, runner_up)
+    margin = ((X - parts.centroids[runner_up]) ** 2).sum(axis=1) - (
+        (X - parts.centroids[own]) ** 2
+    ).sum(axis=1)
+    exact = float(np.mean(np.isclose(base + values.sum(axis=1), margin, rtol=1e-9, atol=1e-9)))
+    G = explain.group_values(parts, features.iloc[fit_rows], cleaned.iloc[fit_rows])
+    fit_labels = labels[fit_rows]
+    position = {s: i for i, s in enumerate(parts.ids.tolist())}
+    importance = np.zeros((len(seg_ids), len(groups)))
+    drivers = {}
+    for j, s in enumerate(seg_ids):
+        hit = fit_labels == s
+        drivers[s] = explain.segment_drivers(values[hit], G[hit], groups, n_num)
+        if hit.any():
+            importance[j] = np.abs(values[hit]).mean(axis=0)
 
     # chart arrays: a stratified sample of the explained customers
-    sample_rows = chart_sample(labels, explained, settings.shap_sample, seed)
-    pos = np.searchsorted(explained, sample_rows)
-    sample_values = values_explained[pos]
+    picked = chart_sample(labels, fit_rows, settings.shap_sample, seed)
+    pos = np.searchsorted(fit_rows, picked)
     analysis.arrays.update(
-        shap_values=sample_values.astype(np.float32),
-        shap_data=Xv[sample_rows].astype(np.float32),
-        shap_segment=labels[sample_rows].astype(np.int64),
-        shap_rows=sample_rows.astype(np.int64),
-        shap_base=np.asarray(base, dtype=np.float32),
+        shap_values=values[pos].astype(np.float32),
+        shap_data=G[pos].astype(np.float32),
+        shap_segment=labels[picked].astype(np.int64),
+        shap_rows=picked.astype(np.int64),
         shap_importance=importance.astype(np.float32),
     )
 
-    # --- LIME on the most representative customers, and its agreement with SHAP
-    X_train = Xv[surrogate_rows][surrogate.train_rows]
-    ids = customers["customer_id"].astype(str).to_numpy()
+    # --- LIME of K-Means' soft assignment, for customers drawn at random from each segment
+    soft = explain.SoftAssignment.fit(parts, X, own)
+    train = G[chart_sample(fit_labels, np.arange(len(fit_rows)), 5000, seed)]
+    ids = sample["customer_id"].astype(str).to_numpy()
     lime_by_segment = {}
     agreements = []
     for s in seg_ids:
-        rows = representatives(customers, fit_mask, s, settings.lime_examples)
-        shap_rows = explain.shap_tensor(surrogate, Xv[rows], seg_ids)[0]
+        rows = lime_customers(labels, fit_rows, s, settings.lime_examples, seed)
+        at = np.searchsorted(fit_rows, rows)
         examples = explain.lime_examples(
-            surrogate,
-            X_train,
-            Xv[rows],
+            soft,
+            train,
+            G[at],
             [ids[r] for r in rows],
-            [s] * len(rows),
-            shap_rows,
-            seg_ids,
+            np.full(len(rows), position[s]),
+            values[at],
             settings,
             seed,
         )
         lime_by_segment[s] = examples
         agreements += [e.agreement_with_shap for e in examples if e.agreement_with_shap is not None]
+    chance = explain.chance_overlap(settings.agreement_top, len(groups))
 
     # --- KPIs, personas, rules, recommendations
     recency_days = config.kpis.retention_recency_days
     kpis = kpis_from_totals(totals)
     population = population_kpis(totals)
+    summary.everyone = kpis_from_totals(totals.pooled())[0]
+    summary.kpi_tests = kpi_tests(totals, features, config.kpis.retention_recency_days)
     if "Complain" not in features:
         notes.append("The file has no Complain column: complaint rates are reported as 0.")
     overall = dict(summary.overall)
@@ -180,12 +221,12 @@ def interpret(
         )
     personas = build_personas(drafts, kpis, config.personas.names)
     rules = config.recommendations.rules or default_rules()
-    X_fit = X_all.iloc[fit_rows].reset_index(drop=True)
-    fit_labels = labels[fit_rows]
-    for j, seg in enumerate(segments):
+    names = explain.rule_features(summary.model.features, settings.rule_features, features)
+    X_fit = explain.feature_matrix(names, features.iloc[fit_rows], cleaned.iloc[fit_rows])
+    for seg in segments:
         seg.kpis = kpis[seg.id]
         seg.persona = personas[seg.id]
-        seg.drivers = explain.segment_drivers(values_explained, X_explained, names, j)
+        seg.drivers = drivers[seg.id]
         seg.lime_examples = lime_by_segment[seg.id]
         seg.rule = explain.segment_rule(
             X_fit,
@@ -196,39 +237,48 @@ def interpret(
         )
         seg.recommendations = recommend(seg, seg.kpis, rules, config.recommendations)
 
-    clustering = [f for f in summary.model.features if f in names]
+    top = settings.agreement_top
     summary.explanations = Explanations(
-        surrogate=surrogate.info,
+        method="Exact SHAP values of K-Means' own squared-distance margin between each "
+        "customer's segment and the next-nearest one, against the fitted customers' mean "
+        "(closed form: the margin is linear in the scaled features); one-hot groups summed.",
+        fidelity=round(exact, 4),
         lime_shap_agreement=round(float(np.mean(agreements)), 4) if agreements else None,
-        shap_features=names,
+        lime_shap_chance=round(chance, 4),
+        shap_features=groups,
         notes=[
-            "The surrogate explains the K-Means segments with business features in their own "
-            f"units. Segments were formed on {', '.join(clustering)}; the others "
-            f"({', '.join(f for f in names if f not in clustering) or 'none'}) are context "
-            "that can share credit with the clustering features they correlate with.",
-            "SHAP values are in probability points of the surrogate's segment probabilities "
-            "(exact TreeSHAP, tree-path-dependent).",
-            f"LIME/SHAP agreement: share of the top {settings.agreement_top} features (by "
-            "absolute weight) that LIME and SHAP have in common for the same customer and "
-            "segment, averaged over the explained customers. Disagreement is information: "
-            "LIME fits a local linear model on quartile bins, SHAP attributes the trees exactly.",
-            "Rules: precision and recall of the rounded rule on the fitted customers.",
+            "The drivers explain K-Means itself, not a copy of it: for each customer the SHAP "
+            "values add up exactly to how much closer they are to their own segment's centre "
+            "than to the next-nearest one (squared scaled distance), measured from the "
+            "average fitted customer. The same numbers give segments.csv's driver columns.",
+            f"LIME explains K-Means' soft assignment (an equal-weight Gaussian mixture with "
+            f"K-Means' centres) for {settings.lime_examples} customers drawn at random from "
+            f"each segment. Agreement: share of the top {top} features LIME and SHAP have in "
+            f"common for the same customer; two random rankings of the {len(groups)} features "
+            f"would share {chance:.0%}. LIME fits a local linear model on quartile bins of "
+            "the probability, SHAP splits the margin exactly, so they can disagree.",
+            "Rules: precision and recall of the rounded rule on the fitted customers; rules "
+            f"may also use {', '.join(f for f in names if f not in groups) or 'no other features'}"
+            ", which K-Means never saw.",
             *notes,
         ],
         shap={
-            "explainer": "shap.TreeExplainer (tree_path_dependent)",
-            "output": "probability",
-            "rows_explained": int(len(explained)),
-            "customer_drivers": "K-Means margin: each feature's share of the squared-distance "
-            "margin between the customer's segment and the next-nearest one (exact)",
-            "chart_sample": int(len(sample_rows)),
+            "explainer": "closed form (linear margin), checked against shap.LinearExplainer",
+            "output": "squared-distance margin, own segment vs runner-up",
+            "background": "mean of the fitted customers (model.json drivers.background)",
+            "rows_explained": int(len(fit_rows)),
+            "customer_drivers": "the same SHAP values, top 3 positive per customer",
+            "chart_sample": int(len(picked)),
         },
         lime={
             "examples_per_segment": settings.lime_examples,
-            "selection": "fitted customers nearest the segment centroid",
+            "selection": "fitted customers drawn at random from each segment (seeded)",
+            "model": "K-Means soft assignment, p ∝ exp(−d² / 2σ²), pooled within-segment σ²",
+            "variance": round(soft.variance, 6),
             "num_samples": settings.lime_num_samples,
             "discretizer": "quartile",
-            "agreement_top": settings.agreement_top,
+            "agreement_top": top,
+            "agreement_chance": round(chance, 4),
             "agreement_per_segment": {
                 str(s): round(
                     float(np.mean([e.agreement_with_shap for e in lime_by_segment[s]])), 4
@@ -238,6 +288,7 @@ def interpret(
             },
         },
         rules={
+            "features": names,
             "max_depth": settings.rule_max_depth,
             "max_clauses": settings.rule_max_clauses,
             "evaluated_on": "fitted customers",

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..result import Kpis
 from ..scoring.aggregates import CAMPAIGNS, SegmentTotals
+from . import intervals as iv
 
 #: channel -> purchase column. Deals are not a channel of their own: discounted purchases
 #: are also counted in the web, catalogue or store column (see features.py).
@@ -23,19 +24,77 @@ CHANNELS = {
 }
 
 
-def preferred_channel(mix: dict[str, float], deals: float, population: dict[str, float]) -> str:
-    """The channel (web, catalog, store or deals) this segment uses most *relative to* all
-    customers: highest ratio of its share to the population's share."""
+def preferred_channel(mix: dict[str, float], population: dict[str, float]) -> str:
+    """The channel (web, catalog or store) this segment uses most *relative to* all
+    customers: highest ratio of its share to the population's share. Discounts are not a
+    channel (a discounted purchase is also a web, catalogue or store purchase): they are the
+    deals share."""
     ratios = {c: mix[c] / population[c] for c in mix if population.get(c)}
-    if population.get("deals"):
-        ratios["deals"] = deals / population["deals"]
     if not ratios:
         return max(mix, key=mix.get) if mix else "store"
     return max(ratios, key=lambda c: (ratios[c], c))
 
 
-def kpis_from_totals(totals: SegmentTotals) -> dict[int, Kpis]:
-    """KPIs per segment id from merged per-segment sums (see aggregates.py)."""
+#: rate KPI -> (column summed, or the SegmentTotals count attribute)
+RATES = {
+    "response_rate": "Response",
+    "any_campaign_acceptance": "any_campaign",
+    "retention_risk": "recency_over",
+    "complaint_rate": "Complain",
+}
+#: mean KPI -> column
+MEANS = {"avg_spend": "TotalSpend", "avg_income": "Income"}
+
+
+def successes(totals: SegmentTotals, kpi: str) -> np.ndarray | None:
+    """[k] customers counted by a rate KPI (None when the file lacks its column)."""
+    source = RATES[kpi]
+    if hasattr(totals, source):
+        return np.asarray(getattr(totals, source), dtype=float)
+    if source not in totals.columns:
+        return None
+    return totals.sums[:, totals.columns.index(source)]
+
+
+def _intervals(totals: SegmentTotals, out: dict[int, Kpis]) -> None:
+    """95 % intervals and the comparison with all customers, for every segment (in place)."""
+    everyone = kpis_from_totals(totals.pooled(), intervals=False)[0]
+    columns = {c: i for i, c in enumerate(totals.columns)}
+    spend = columns.get("TotalSpend")
+    all_spend = float(totals.sums[:, spend].sum()) if spend is not None else 0.0
+    all_squares = float(totals.squares[:, spend].sum()) if spend is not None else 0.0
+    counted = {kpi: successes(totals, kpi) for kpi in RATES}
+    for i, s in enumerate(totals.segment_ids):
+        kpis, n = out[int(s)], float(totals.count[i])
+        if n == 0:
+            continue
+        found = {"customer_share": iv.wilson(n, totals.n)}
+        for kpi, hits in counted.items():
+            if hits is not None:
+                found[kpi] = iv.wilson(float(hits[i]), n)
+        for kpi, column in MEANS.items():
+            if column in columns:
+                j = columns[column]
+                found[kpi] = iv.mean_interval(totals.sums[i, j], totals.squares[i, j], n)
+        if spend is not None:
+            found["revenue_share"] = iv.share_of_sum_interval(
+                float(totals.sums[i, spend]),
+                float(totals.squares[i, spend]),
+                all_spend,
+                all_squares,
+            )
+        kpis.intervals = {k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in found.items()}
+        # spend share against customer share: does the segment bring more than its headcount?
+        average = {"revenue_share": kpis.customer_share}
+        average.update({k: getattr(everyone, k) for k in [*RATES, *MEANS]})
+        kpis.versus_average = {
+            k: iv.differs(v, average.get(k)) for k, v in found.items() if k in average
+        }
+
+
+def kpis_from_totals(totals: SegmentTotals, intervals: bool = True) -> dict[int, Kpis]:
+    """KPIs per segment id from merged per-segment sums (see aggregates.py), with their 95 %
+    intervals and how each compares with all customers (`intervals=False`: the figures only)."""
     columns = {c: i for i, c in enumerate(totals.columns)}
     n = totals.n
     total_spend = float(totals.sums[:, columns["TotalSpend"]].sum())
@@ -70,12 +129,14 @@ def kpis_from_totals(totals: SegmentTotals) -> dict[int, Kpis]:
             else 0.0,
             retention_risk=float(totals.recency_over[i]) / size if size else 0.0,
             complaint_rate=rate("Complain"),
-            preferred_channel=preferred_channel(mix, deals, population),
+            preferred_channel=preferred_channel(mix, population),
             main_channel=max(mix, key=lambda c: (mix[c], c)) if mix else None,
             channel_mix=mix,
             deals_share=deals,
             avg_income=rate("Income") if size else None,
         )
+    if intervals:
+        _intervals(totals, out)
     return out
 
 
@@ -94,7 +155,7 @@ def segment_kpis(
 
 def population_kpis(totals: SegmentTotals) -> dict[str, float]:
     """The same KPIs for all customers (the 'average customer' the segments compare to)."""
-    k = kpis_from_totals(totals.pooled())[0]
+    k = kpis_from_totals(totals.pooled(), intervals=False)[0]
     return {
         "avg_spend": k.avg_spend,
         "response_rate": k.response_rate,

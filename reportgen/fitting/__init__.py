@@ -1,2 +1,2 @@
 """Learning the model on the fit sample: k, K-Means, stability, alternatives, segment identities
-across months, and the surrogate explanations (SHAP, LIME, rules)."""
+across months, and the explanations of K-Means (exact SHAP, LIME, rules)."""

@@ -1,40 +1,43 @@
-"""Why customers are in their segment: surrogate model, SHAP, LIME and plain rules.
+"""Why customers are in their segment: exact SHAP of K-Means, LIME of its soft assignment,
+and plain rules.
 
 Everything speaks in business units (Income, Total spend, Children, ...), never in the scaled
 or one-hot columns K-Means saw:
 
-* `fit_surrogate`: a random forest predicting the K-Means segment from business features, with
-  its fidelity (held-out accuracy against the K-Means labels, stratified split). A random
-  forest because SHAP's TreeExplainer explains it exactly and fast for any number of classes
-  (sklearn's GradientBoosting/HistGradientBoosting classifiers are binary-only there).
-* `shap_tensor`: exact TreeSHAP values [rows, features, segments] in probability points.
-* `segment_drivers`: global drivers per segment (per-customer drivers are K-Means' own
-  margin, score.py).
-* `lime_examples`: LIME weights for given customers and their agreement with SHAP.
+* SHAP: K-Means' choice between a customer's segment a and the runner-up b is the margin
+  ‖x−b‖² − ‖x−a‖², linear in the scaled features, so its exact SHAP values are a closed form
+  (score.margin_shap, the same numbers as segments.csv's drivers). `segment_drivers` averages
+  them over a segment's customers. No copy of the model is explained, so fidelity is 1 by
+  construction.
+* LIME: `SoftAssignment` is K-Means' soft assignment (the posterior of an equal-weight
+  isotropic Gaussian mixture with K-Means' centres and the pooled within-segment variance);
+  `lime_examples` explains it for customers drawn at random from each segment and measures
+  the overlap of LIME's and SHAP's top features, beside the overlap two random rankings
+  would have.
 * `segment_rule`: a depth <= 3 decision tree turned into a rule in words, with precision and
-  recall recomputed from the rule itself.
+  recall recomputed from the rule itself. Rules may use context features K-Means never saw
+  (Recency, purchases per channel); their precision and recall are their fidelity.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
 from .. import featuretext as ft
 from ..config import InterpretationConfig
 from ..errors import InputError
 from ..result import Driver, LimeExample, LimeWeight, Rule
+from ..scoring.model import ModelParts
+from ..scoring.score import driver_groups
 
-#: Business features added to the clustering features for explanations by default.
+#: Business features the rules may use besides the clustering features, by default.
 #: (Discount buying is already in the clustering feature DealsShare.)
 DEFAULT_CONTEXT_FEATURES = [
     "Recency",
@@ -51,10 +54,10 @@ DIRECTION_MIN_CORR = 0.2
 # --------------------------------------------------------------------------- features
 
 
-def surrogate_features(
+def rule_features(
     model_features: list[str], configured: list[str] | None, features: pd.DataFrame
 ) -> list[str]:
-    """Feature names for the surrogate: configured (or default context) + clustering features.
+    """Feature names the rules may use: clustering features + configured (or default) context.
 
     Clustering features that are one-hot groups ("Education=PhD") stay as 0/1 indicators.
     """
@@ -62,7 +65,7 @@ def surrogate_features(
     unknown = [f for f in extra if f not in features and "=" not in f]
     if unknown:
         raise InputError(
-            f"interpretation.surrogate_features: unknown feature(s) {', '.join(unknown)} — "
+            f"interpretation.rule_features: unknown feature(s) {', '.join(unknown)} — "
             f"choose from {', '.join(features.columns)}"
         )
     out: list[str] = []
@@ -72,10 +75,8 @@ def surrogate_features(
     return out
 
 
-def surrogate_matrix(
-    names: list[str], features: pd.DataFrame, cleaned: pd.DataFrame
-) -> pd.DataFrame:
-    """The surrogate's inputs in original units (one-hot groups as 0/1), positional index."""
+def feature_matrix(names: list[str], features: pd.DataFrame, cleaned: pd.DataFrame) -> pd.DataFrame:
+    """Business features in original units (one-hot groups as 0/1), positional index."""
     cols = {}
     for f in names:
         if f in features:
@@ -86,118 +87,18 @@ def surrogate_matrix(
     return pd.DataFrame(cols)
 
 
-# --------------------------------------------------------------------------- surrogate
-
-
-@dataclass
-class Surrogate:
-    model: RandomForestClassifier
-    features: list[str]
-    #: segment ids in the order of the model's probability columns
-    classes: np.ndarray
-    fidelity: float
-    info: dict[str, Any] = field(default_factory=dict)
-    train_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
-    #: shap.TreeExplainer of `model`, built on first use
-    explainer: Any = None
-
-
-def fit_surrogate(
-    X: pd.DataFrame, y: np.ndarray, settings: InterpretationConfig, seed: int
-) -> Surrogate:
-    """Fit the surrogate on a stratified part of the fitted customers; fidelity on the rest.
-
-    The model that is explained is the one whose fidelity is reported (fitted on the
-    training part only).
-    """
-    y = np.asarray(y)
-    n = len(y)
-    rows = np.arange(n)
-    counts = np.bincount(np.unique(y, return_inverse=True)[1])
-    n_test = int(math.ceil(settings.holdout_share * n))
-    stratified = bool(counts.min() >= 2 and n_test >= len(counts) and n - n_test >= len(counts))
-    if n >= 20:
-        train, test = train_test_split(
-            rows,
-            test_size=settings.holdout_share,
-            random_state=seed,
-            stratify=y if stratified else None,
-        )
-    else:  # too few customers to hold any out: fidelity is measured on the training rows
-        train, test, stratified = rows, rows, False
-    train, test = np.sort(train), np.sort(test)
-    model = RandomForestClassifier(
-        n_estimators=settings.surrogate_trees,
-        max_depth=settings.surrogate_max_depth,
-        max_features=settings.surrogate_max_features,
-        random_state=seed,
-        n_jobs=1,
-    )
-    Xv = X.to_numpy(dtype=float)
-    model.fit(Xv[train], y[train])
-    pred_test = model.predict(Xv[test])
-    fidelity = float(np.mean(pred_test == y[test]))
-    per_segment = {
-        str(int(s)): round(float(np.mean(pred_test[y[test] == s] == s)), 4)
-        for s in np.unique(y[test])
-    }
-    info = {
-        "model": "RandomForestClassifier",
-        "library": "scikit-learn",
-        "params": {
-            "n_estimators": settings.surrogate_trees,
-            "max_depth": settings.surrogate_max_depth,
-            "max_features": settings.surrogate_max_features,
-            "random_state": seed,
-        },
-        "features": list(X.columns),
-        "target": "K-Means segment of each fitted customer",
-        "fidelity_accuracy": round(fidelity, 4),
-        "fidelity_split": {
-            "train": int(len(train)),
-            "holdout": int(len(test)),
-            "holdout_share": settings.holdout_share,
-            "stratified": stratified,
-            "held_out": n >= 20,
-        },
-        "fidelity_per_segment": per_segment,
-        "train_accuracy": round(float(np.mean(model.predict(Xv[train]) == y[train])), 4),
-    }
-    return Surrogate(model, list(X.columns), model.classes_, fidelity, info, train)
+def group_values(parts: ModelParts, features: pd.DataFrame, cleaned: pd.DataFrame) -> np.ndarray:
+    """[rows, driver groups]: numeric clustering features in their units, then each category
+    column as its position in the model's category list (-1 for a category it never saw)."""
+    numeric = features[parts.spec.numeric].to_numpy(dtype=float)
+    codes = [
+        pd.Categorical(cleaned[c].astype(str), categories=v).codes.astype(float)[:, None]
+        for c, v in parts.spec.categories.items()
+    ]
+    return np.hstack([numeric, *codes]) if codes else numeric
 
 
 # --------------------------------------------------------------------------- SHAP
-
-
-def shap_tensor(
-    surrogate: Surrogate, X: np.ndarray, segment_ids: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """SHAP values [rows, features, len(segment_ids)] and base values [segments].
-
-    Exact TreeSHAP (tree-path-dependent) of the forest's class probabilities, so each row's
-    values plus the base value add up to the predicted probability. Columns follow
-    `segment_ids`; a segment the forest never saw gets zeros.
-    """
-    with warnings.catch_warnings():  # shap's import touches deprecated matplotlib APIs
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import shap  # heavy import, only when explaining
-
-    if surrogate.explainer is None:  # converting the forest is costly: once per surrogate
-        surrogate.explainer = shap.TreeExplainer(surrogate.model)
-    explainer = surrogate.explainer
-    raw = explainer.shap_values(np.asarray(X, dtype=float))
-    raw = np.asarray(raw)
-    if raw.ndim == 2:  # one class only
-        raw = raw[:, :, None]
-    base_raw = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-    out = np.zeros((raw.shape[0], raw.shape[1], len(segment_ids)), dtype=np.float64)
-    base = np.zeros(len(segment_ids))
-    position = {int(s): i for i, s in enumerate(segment_ids)}
-    for c, s in enumerate(surrogate.classes):
-        out[:, :, position[int(s)]] = raw[:, :, c]
-        base[position[int(s)]] = base_raw[c] if c < len(base_raw) else 0.0
-    return out, base
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -206,30 +107,40 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def segment_drivers(values: np.ndarray, X: np.ndarray, names: list[str], col: int) -> list[Driver]:
-    """All features for segment column `col`, by mean |SHAP| (largest first), with direction.
+def segment_drivers(
+    values: np.ndarray, X: np.ndarray, names: list[str], n_numeric: int
+) -> list[Driver]:
+    """Every driver group for one segment's customers, by mean |SHAP| (largest first).
 
+    `values` [rows, groups]: each customer's exact SHAP values of the margin between the
+    segment and their runner-up; `X` the same customers' group values (group_values).
+    `share`: the group's part of the summed mean |SHAP| (the shares add up to 1).
     Direction: "+" when higher values push customers into the segment (SHAP rises with the
-    feature), "-" when lower values do, "mixed" when neither holds (|correlation| < 0.2).
+    feature), "-" when lower values do, "mixed" when neither holds (|correlation| < 0.2);
+    "category" for a category column (it has no higher or lower).
     """
-    sv = values[:, :, col]
-    mean_abs = np.abs(sv).mean(axis=0)
+    mean_abs = np.abs(values).mean(axis=0) if len(values) else np.zeros(len(names))
+    total = float(mean_abs.sum())
     order = np.argsort(-mean_abs, kind="stable")
     out = []
     for i in order:
-        r = _corr(X[:, i], sv[:, i])
         name = ft.label(names[i])
-        more, less = ("More", "Fewer") if ft.kind(names[i]) == "count" else ("Higher", "Lower")
-        if math.isfinite(r) and r >= DIRECTION_MIN_CORR:
-            d, text = "+", f"{more} {name.lower()} pushes customers into this segment."
-        elif math.isfinite(r) and r <= -DIRECTION_MIN_CORR:
-            d, text = "-", f"{less} {name.lower()} pushes customers into this segment."
+        if i >= n_numeric:
+            d, text = "category", f"{name} sets these customers apart."
         else:
-            d, text = "mixed", f"{name} pushes both ways, depending on the other features."
+            r = _corr(X[:, i], values[:, i])
+            more, less = ("More", "Fewer") if ft.kind(names[i]) == "count" else ("Higher", "Lower")
+            if math.isfinite(r) and r >= DIRECTION_MIN_CORR:
+                d, text = "+", f"{more} {name.lower()} pushes customers into this segment."
+            elif math.isfinite(r) and r <= -DIRECTION_MIN_CORR:
+                d, text = "-", f"{less} {name.lower()} pushes customers into this segment."
+            else:
+                d, text = "mixed", f"{name} pushes both ways, depending on the customer."
         out.append(
             Driver(
                 feature=names[i],
-                mean_abs_shap=round(float(mean_abs[i]), 5),
+                mean_abs_shap=round(float(mean_abs[i]), 6),
+                share=round(float(mean_abs[i]) / total, 4) if total > 0 else 0.0,
                 direction=d,
                 direction_text=text,
             )
@@ -240,11 +151,51 @@ def segment_drivers(values: np.ndarray, X: np.ndarray, names: list[str], col: in
 # --------------------------------------------------------------------------- LIME
 
 
+@dataclass
+class SoftAssignment:
+    """K-Means' soft assignment of customers given as driver-group values (group_values):
+    p(segment j | x) ∝ exp(−‖x − c_j‖² / (2σ²)), σ² the pooled within-segment variance per
+    scaled column (inertia / (rows × columns) of the fitted customers)."""
+
+    parts: ModelParts
+    variance: float
+
+    @classmethod
+    def fit(cls, parts: ModelParts, X: np.ndarray, own: np.ndarray) -> SoftAssignment:
+        d2 = ((X - parts.centroids[own]) ** 2).sum(axis=1)
+        variance = float(d2.mean()) / max(X.shape[1], 1) if len(X) else 1.0
+        return cls(parts, variance if variance > 0 else 1.0)
+
+    def design(self, rows: np.ndarray) -> np.ndarray:
+        spec = self.parts.spec
+        rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        n = len(spec.numeric)
+        numeric = (rows[:, :n] - np.asarray(spec.offset)) / np.asarray(spec.scale)
+        blocks = [numeric]
+        for j, values in enumerate(spec.categories.values()):
+            codes = np.rint(rows[:, n + j])
+            onehot = codes[:, None] == np.arange(len(values))[None, :]
+            blocks.append(onehot.astype(float) * spec.category_weight)
+        return np.hstack(blocks)
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        X = self.design(rows)
+        c = self.parts.centroids
+        d2 = np.stack([((X - c[j]) ** 2).sum(axis=1) for j in range(len(c))], axis=1)
+        logits = -(d2 - d2.min(axis=1, keepdims=True)) / (2.0 * self.variance)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+
 _NUMBER = re.compile(r"-?\d+\.\d+")
 
 
-def _lime_condition(text: str, feature: str) -> str:
+def _lime_condition(text: str, feature: str, categories: list[str] | None) -> str:
     """'35303.50 < Income <= 51381.00' -> '35,304 < Income ≤ 51,381' (business units)."""
+    if categories is not None:  # LIME writes "Marital_Status=3": the category's name instead
+        code = text.split("=", 1)[-1]
+        value = categories[int(code)] if code.isdigit() and int(code) < len(categories) else code
+        return f"{ft.label(feature)}: {value}"
     out = _NUMBER.sub(lambda m: ft.value(feature, float(m.group())), text)
     out = out.replace(feature, ft.label(feature), 1)
     return out.replace("<=", "≤").replace(">=", "≥")
@@ -258,59 +209,60 @@ def top_overlap(a: np.ndarray, b: np.ndarray, m: int) -> float:
     return len(ta & tb) / m
 
 
+def chance_overlap(m: int, groups: int) -> float:
+    """Expected top-m overlap of two independent random rankings of `groups` features: m / G."""
+    return min(m, groups) / groups if groups else 0.0
+
+
 def lime_examples(
-    surrogate: Surrogate,
-    X_train: np.ndarray,
+    model: SoftAssignment,
+    train: np.ndarray,
     rows: np.ndarray,
     customer_ids: list[str],
-    segment_of_rows: list[int],
+    own: np.ndarray,
     shap_rows: np.ndarray,
-    segment_ids: list[int],
     settings: InterpretationConfig,
     seed: int,
 ) -> list[LimeExample]:
-    """LIME explanations of `rows` (business units) for their own segment.
+    """LIME explanations of `rows` (group values) for their own segment under `model`.
 
-    Weights: LIME's local linear model on discretised (quartile) features, so a weight is
-    the change in the probability of the own segment when the customer's condition holds
-    ("Income ≤ 35,304"). `agreement_with_shap`: overlap of LIME's and SHAP's top features
-    (settings.agreement_top) for the same customer and segment.
+    Weights: LIME's local linear model of the own segment's soft-assignment probability on
+    discretised (quartile) features, so a weight is the change in that probability when the
+    customer's condition holds ("Income ≤ 35,304"). `agreement_with_shap`: overlap of LIME's
+    and SHAP's top `settings.agreement_top` features for the same customer.
     """
     from lime.lime_tabular import LimeTabularExplainer
 
-    names = surrogate.features
+    parts = model.parts
+    names = driver_groups(parts)
+    n_num = len(parts.spec.numeric)
+    cats = list(parts.spec.categories.values())
     explainer = LimeTabularExplainer(
-        np.asarray(X_train, dtype=float),
+        np.asarray(train, dtype=float),
         feature_names=names,
-        class_names=[str(int(c)) for c in surrogate.classes],
+        class_names=[str(int(c)) for c in parts.ids],
+        categorical_features=list(range(n_num, len(names))),
+        categorical_names={n_num + j: list(v) for j, v in enumerate(cats)},
         discretize_continuous=True,
         discretizer="quartile",
         feature_selection="none",
         random_state=seed,
     )
-    class_pos = {int(c): i for i, c in enumerate(surrogate.classes)}
-    seg_pos = {int(s): i for i, s in enumerate(segment_ids)}
     out = []
     for i, row in enumerate(np.asarray(rows, dtype=float)):
-        seg = int(segment_of_rows[i])
-        if seg not in class_pos:
-            continue
-        label = class_pos[seg]
+        label = int(own[i])
         exp = explainer.explain_instance(
             row,
-            surrogate.model.predict_proba,
+            model.predict_proba,
             labels=(label,),
             num_features=len(names),
             num_samples=settings.lime_num_samples,
         )
-        pairs = exp.as_map()[label]  # [(feature position, weight)], same order as as_list
-        conditions = [t for t, _ in exp.as_list(label=label)]
         weights = np.zeros(len(names))
         texts: dict[int, str] = {}
-        for (j, w), cond in zip(pairs, conditions, strict=True):
-            weights[int(j)] = w
-            texts[int(j)] = cond
-        agreement = top_overlap(weights, shap_rows[i, :, seg_pos[seg]], settings.agreement_top)
+        for (j, w), (cond, _) in zip(exp.as_map()[label], exp.as_list(label=label), strict=True):
+            weights[int(j)], texts[int(j)] = w, cond
+        agreement = top_overlap(weights, shap_rows[i], settings.agreement_top)
         order = np.argsort(-np.abs(weights), kind="stable")[: settings.lime_num_features]
         out.append(
             LimeExample(
@@ -319,12 +271,16 @@ def lime_examples(
                     LimeWeight(
                         feature=names[j],
                         weight=round(float(weights[j]), 5),
-                        condition=_lime_condition(texts.get(int(j), names[j]), names[j]),
+                        condition=_lime_condition(
+                            texts.get(int(j), names[j]),
+                            names[j],
+                            cats[j - n_num] if j >= n_num else None,
+                        ),
                     )
                     for j in order
                 ],
                 values={names[j]: float(row[j]) for j in order},
-                predicted_probability=round(float(exp.predict_proba[label]), 4),
+                predicted_probability=round(float(model.predict_proba(row)[0, label]), 4),
                 agreement_with_shap=round(agreement, 4),
             )
         )

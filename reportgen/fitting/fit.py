@@ -97,23 +97,32 @@ class Fitted:
     #: customer_id, segment, distance_to_centroid of every sample row (set once scored)
     sample_view: pd.DataFrame | None = None
     sample_sizes: dict[str, int] = field(default_factory=dict)
-    #: the checks: running in a second process, then run `stability` here (`finish`)
-    pending: Pending | None = None
+    #: the checks: the alternatives and the chart projections each in a process of their
+    #: own, then `stability` here (`finish`)
+    pending: list[Pending] = field(default_factory=list)
     stability: Callable[[], list[float]] | None = None
     checks: Checks | None = None
 
     def cancel(self) -> None:
         """Stop the checks (the run failed before they were collected)."""
-        if self.pending is not None:
-            self.pending.cancel()
-            self.pending = None
+        for pending in self.pending:
+            pending.cancel()
+        self.pending = []
 
     def finish(self) -> Checks:
-        """Stability (in this process), then the other checks from the second one."""
+        """Stability (in this process), then the other checks from the other two."""
         start = time.perf_counter()
         stab = self.stability()
         took = round(time.perf_counter() - start, 3)
-        checks = self.pending.result()
+        alternatives, projections = (p.result() for p in self.pending)
+        checks = Checks(
+            alternatives=alternatives["alternatives"],
+            metrics=alternatives["metrics"],
+            chart=projections["chart"],
+            pca_variance=projections["variance"],
+            tsne_note=projections["tsne_note"],
+            timings={**alternatives["timings"], **projections["timings"]},
+        )
         checks.stability = stab
         checks.metrics = {
             **checks.metrics,
@@ -121,7 +130,7 @@ class Fitted:
             "stability_ari_min": float(np.min(stab)),
         }
         checks.timings = {"stability": took, **checks.timings}
-        self.pending, self.checks = None, checks
+        self.pending, self.checks = [], checks
         return checks
 
     @property
@@ -136,6 +145,7 @@ class Fitted:
             names={},
             driver_mean=self.driver_stats["mean"],
             driver_std=self.driver_stats["std"],
+            background=np.asarray(self.driver_stats["background"], dtype=float),
         )
 
     def model_json(self, names: dict[int, str], tool_version: str) -> dict[str, Any]:
@@ -312,6 +322,7 @@ def fit(
         driver_stats = {
             "mean": numeric.mean().tolist(),
             "std": numeric.std(ddof=0).fillna(0.0).tolist(),
+            "background": X.mean(axis=0).tolist(),
         }
         fitted = Fitted(
             rules,
@@ -334,9 +345,10 @@ def fit(
         scored = score(fitted.parts, table.sample, table.info.path).customers
         fit_labels = scored["segment"].to_numpy()[fit_mask]
         fitted.sample_view = scored[["customer_id", "segment", "distance_to_centroid"]]
-    # the alternatives and the chart projections only report on the model: they run in a
-    # second process while this one scores every customer, explains the segments and
-    # checks stability (Fitted.finish)
+    # the alternatives and the chart projections only report on the model: they run in two
+    # more processes while this one scores every customer, explains the segments and checks
+    # stability (Fitted.finish); three lanes on two cores balance better than two, as no
+    # lane is then much longer than the others
     sx, sl = (X, fit_labels) if stab_rows is None else (X[stab_rows], fit_labels[stab_rows])
     fitted.stability = functools.partial(
         stability,
@@ -348,8 +360,9 @@ def fit(
         cc.stability_resamples,
         cc.stability_fraction,
     )
-    fitted.pending = in_child(
-        _checks, fitted, X_all, X, fit_labels, scored, k, config, sil_rows, alt_rows, chart_rows
+    fitted.pending = [in_child(_alternatives, X, fit_labels, k, config, sil_rows, alt_rows)]
+    fitted.pending.append(
+        in_child(_projections, fitted, X_all, X, fit_labels, scored, sil_rows, chart_rows, seed)
     )
     n_fit = len(X)
     fitted.sample_sizes = {
@@ -365,22 +378,28 @@ def fit(
     return fitted
 
 
-def _checks(fitted, X_all, X, fit_labels, scored, k, config, sil_rows, alt_rows, chart_rows):
-    """Alternatives, final metrics and chart data, with their timings (no stability yet)."""
+def _alternatives(X, fit_labels, k, config, sil_rows, alt_rows) -> dict[str, Any]:
+    """The other algorithms and K-Means' final metrics, with their timing."""
     cc, seed = config.clustering, config.seed
     start = time.perf_counter()
     k_range = range(cc.k_min, cc.k_max + 1)
     ax, al = (X, fit_labels) if alt_rows is None else (X[alt_rows], fit_labels[alt_rows])
     alts = alternatives(ax, al, k, k_range, seed, cc.alternatives)
     metrics = _metrics(X, fit_labels, sil_rows)
-    took = time.perf_counter() - start
+    took = round(time.perf_counter() - start, 3)
+    return {"alternatives": alts, "metrics": metrics, "timings": {"alternatives": took}}
+
+
+def _projections(fitted, X_all, X, fit_labels, scored, sil_rows, chart_rows, seed):
+    """PCA and t-SNE maps and the per-customer chart rows, with their timing."""
     start = time.perf_counter()
     rows = np.arange(len(X_all)) if chart_rows is None else chart_rows
     pca, variance = pca_2d(X_all, seed, chart_rows)
     tsne, tsne_note = tsne_2d(X_all[rows], seed)
     chart = _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows)
-    timings = {"alternatives": round(took, 3), "projection": round(time.perf_counter() - start, 3)}
-    return Checks(alts, metrics, chart, variance, tsne_note, timings)
+    took = round(time.perf_counter() - start, 3)
+    timings = {"projection": took}
+    return {"chart": chart, "variance": variance, "tsne_note": tsne_note, "timings": timings}
 
 
 def _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows) -> pd.DataFrame:

@@ -597,20 +597,35 @@ def _kpis(c: _Ctx) -> None:
     axes = fig.subplots(2, 2, sharey=True).flatten()
     y = np.arange(len(segs))
     overall = c.summary.overall
+    everyone = c.summary.everyone
     for ax, (key, title, unit, pct) in zip(axes, panels, strict=True):
         vals = [float(getattr(s.kpis, key)) for s in segs]
-        ax.barh(y, vals, color=[c.colour[s.id] for s in segs], height=0.65)
-        avg = _weighted_mean(vals, [s.size for s in segs])
-        if key == "avg_spend" and "TotalSpend" in overall:
-            avg = overall["TotalSpend"]
+        test = c.summary.kpi_tests.get(key)
+        quiet = test is not None and not test.signal  # no signal: grey, never a finding
+        colours = ["#bbbbbb" if quiet else c.colour[s.id] for s in segs]
+        ax.barh(y, vals, color=colours, height=0.65)
+        ranges = [s.kpis.intervals.get(key) for s in segs]
+        if all(ranges):
+            lo = [v - r[0] for v, r in zip(vals, ranges, strict=True)]
+            hi = [r[1] - v for v, r in zip(vals, ranges, strict=True)]
+            ax.errorbar(vals, y, xerr=[lo, hi], fmt="none", ecolor="#333333", lw=0.7, capsize=1.5)
+        if everyone is not None:
+            avg = float(getattr(everyone, key))
+        else:  # run folders from before summary.everyone
+            avg = _weighted_mean(vals, [s.size for s in segs])
+            if key == "avg_spend" and "TotalSpend" in overall:
+                avg = overall["TotalSpend"]
+        if quiet:
+            title = f"{title}: no signal in this data"
         ax.axvline(avg, color="#333333", linestyle="--", linewidth=0.9)
         small = pct and max(vals) < 0.1
-        for yi, v in zip(y, vals, strict=True):
+        ends = [r[1] if r else v for v, r in zip(vals, ranges, strict=True)]
+        for yi, v, end in zip(y, vals, ends, strict=True):
             txt = (f"{v:.1%}" if small else f"{v:.0%}") if pct else wording.compact(v)
-            ax.text(v, yi, f" {txt}", va="center", fontsize=6)
+            ax.text(max(v, end), yi, f" {txt}", va="center", fontsize=6)
         ax.set_title(title, fontsize=7.5)
         ax.set_xlabel(f"{unit} (dashed line = average)", fontsize=6.5)
-        ax.set_xlim(0, max(vals + [avg]) * 1.3 or 1)
+        ax.set_xlim(0, max(vals + ends + [avg]) * 1.3 or 1)
         ax.grid(axis="y", visible=False)
         if pct:
             ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=None))
@@ -626,7 +641,8 @@ def _kpis(c: _Ctx) -> None:
         "kpis",
         "Key figures by segment",
         "Bar charts comparing segments on average spend, response to the last campaign, "
-        "retention risk and complaint rate; dashed lines mark the average customer.",
+        "retention risk and complaint rate, with 95 % ranges; dashed lines mark the average "
+        "customer; grey panels show a figure that does not differ between segments.",
     )
 
 
@@ -651,55 +667,70 @@ def _weighted_mean(values: list[float], weights: list[int]) -> float:
 
 
 def shap_layout(analysis: Analysis) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None:
-    """(shap values [n, features, k], feature values [n, features], names, labels) or None."""
+    """(SHAP values [n, features], feature values [n, features], names, segment ids) or None.
+
+    The values are each sampled customer's exact SHAP values of K-Means' margin between
+    their own segment and the next-nearest one (interpret.py)."""
     arrays = analysis.arrays
     values = arrays.get("shap_values")
-    if values is None or values.ndim != 3:
+    if values is None or values.ndim != 2:  # run folders from before the exact drivers: 3-D
         return None
     expl = analysis.summary.explanations
     names = list(expl.shap_features) if expl and expl.shap_features else []
     if len(names) != values.shape[1]:
         names = [f"feature {i}" for i in range(values.shape[1])]
     x = arrays.get("shap_data")
-    if x is None or x.shape[:2] != values.shape[:2]:
-        x = np.full(values.shape[:2], np.nan)
+    if x is None or x.shape != values.shape:
+        x = np.full(values.shape, np.nan)
     labels = arrays.get("shap_segment")
     if labels is None or len(labels) != len(values):
-        labels = np.argmax(values.sum(axis=1), axis=1)
+        return None
     return values, x, names, labels.astype(int)
+
+
+MARGIN_AXIS = "share of what sets the segment apart (mean |SHAP| of K-Means' margin)"
 
 
 def _shap_bar(c: _Ctx) -> None:
     layout = shap_layout(c.analysis)
     if layout is None:
         return
-    values, _x, names, _labels = layout
+    values, _x, names, labels = layout
+    k = len(c.summary.segments)
     importance = c.analysis.arrays.get("shap_importance")
-    if importance is not None and importance.shape == (values.shape[2], values.shape[1]):
+    if importance is not None and importance.shape == (k, values.shape[1]):
         mean_abs = np.asarray(importance, dtype=float).T  # [features, k] over all explained
     else:
-        mean_abs = np.abs(values).mean(axis=0)  # [features, k] over the sample
-    order = np.argsort(mean_abs.sum(axis=1))[::-1][:10][::-1]
+        mean_abs = np.stack(
+            [np.abs(values[labels == s.id]).mean(axis=0) for s in c.summary.segments], axis=1
+        )
+    sizes = np.array([s.size for s in c.summary.segments], dtype=float)
+    # each segment's bar part weighted by its share of customers: the bars add up to the mean
+    # over all customers, shown as a share of the whole
+    weighted = mean_abs * (sizes / sizes.sum())[None, :]
+    total = weighted.sum()
+    weighted = weighted / total if total > 0 else weighted
+    order = np.argsort(weighted.sum(axis=1))[::-1][:10][::-1]
     ylabels = [wording.label(names[i]) for i in order]
     fig = _figure(6.6, 0.8 + 0.25 * len(order), left=_text_width(ylabels))
     ax = fig.add_subplot()
     left = np.zeros(len(order))
-    # SHAP columns follow the order of summary.segments
-    for j, s in enumerate(c.summary.segments[: values.shape[2]]):
-        part = mean_abs[order, j]
+    for j, s in enumerate(c.summary.segments):
+        part = weighted[order, j]
         ax.barh(range(len(order)), part, left=left, color=c.colour[s.id], label=c.names[s.id])
         left += part
     ax.set_yticks(range(len(order)), ylabels)
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel("Mean |SHAP value| (effect on segment membership, probability points)")
-    ax.set_title("What decides segment membership overall (SHAP)")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(f"Overall {MARGIN_AXIS}")
+    ax.set_title("What decides segment membership overall (exact SHAP of K-Means)")
     ax.legend(loc="lower right")
     top = [wording.label(names[i]) for i in order[::-1][:3]]
     c.save(
         fig,
         "shap_bar",
         "Overall feature importance (SHAP)",
-        f"Stacked bar chart of mean absolute SHAP values per feature, split by segment; the "
+        f"Stacked bar chart of each feature's share of K-Means' margin, split by segment; the "
         f"most important features are {', '.join(top)}.",
     )
 
@@ -708,11 +739,7 @@ def _shap_beeswarm(c: _Ctx) -> None:
     layout = shap_layout(c.analysis)
     if layout is None:
         return
-    values, x, names, labels = layout
-    k = values.shape[2]
-    position = {s.id: i for i, s in enumerate(c.summary.segments)}  # SHAP column order
-    column = np.array([min(position.get(int(v), 0), k - 1) for v in labels], dtype=int)
-    own = values[np.arange(len(values)), :, column]  # [n, features]
+    own, x, names, _labels = layout
     order = np.argsort(np.abs(own).mean(axis=0))[::-1][:8][::-1]
     ylabels = [wording.label(names[i]) for i in order]
     fig = _figure(6.6, 0.85 + 0.32 * len(order), left=_text_width(ylabels), right=0.6)
@@ -730,8 +757,11 @@ def _shap_beeswarm(c: _Ctx) -> None:
     ax.axvline(0, color="#555555", linewidth=0.8)
     ax.set_yticks(range(len(order)), ylabels)
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel("SHAP value for the customer's own segment (probability points)")
-    ax.set_title("How each feature pushes customers into their segment (SHAP)")
+    ax.set_xlabel(
+        "SHAP value: how far the feature moves the customer towards their own segment "
+        "(right) or the next-nearest one (left)"
+    )
+    ax.set_title("How each feature pushes customers into their segment (exact SHAP of K-Means)")
     sm = matplotlib.cm.ScalarMappable(cmap=cmap)
     bar = fig.colorbar(sm, ax=ax, shrink=0.7, pad=0.02, fraction=0.03, ticks=[0, 1])
     bar.ax.set_yticklabels(["low", "high"])
@@ -741,7 +771,7 @@ def _shap_beeswarm(c: _Ctx) -> None:
         fig,
         "shap_beeswarm",
         "SHAP values of every sampled customer",
-        f"Beeswarm plot of SHAP values of {len(values):,} sampled customers for their own "
+        f"Beeswarm plot of SHAP values of {len(own):,} sampled customers for their own "
         "segment, one row per feature, coloured from low (blue) to high (red) feature value.",
     )
 
@@ -761,10 +791,9 @@ def _drivers(c: _Ctx) -> None:
         if not s.drivers:
             continue
         drivers = s.drivers[:6][::-1]
-        arrows = {"+": "▲", "-": "▼"}
+        arrows = {"+": " ▲", "-": " ▼"}
         labels = [
-            f"{_short(wording.label(d.feature), 28)} {arrows.get(d.direction, '◆')}"
-            for d in drivers
+            f"{_short(wording.label(d.feature), 28)}{arrows.get(d.direction, '')}" for d in drivers
         ]
         fig = _figure(
             3.4,
@@ -775,12 +804,13 @@ def _drivers(c: _Ctx) -> None:
             bottom=0.55,
         )
         ax = fig.add_subplot()
-        vals = [d.mean_abs_shap for d in drivers]
+        vals = [d.share for d in drivers]
         ax.barh(range(len(drivers)), vals, color=c.colour[s.id], height=0.65)
         ax.set_yticks(range(len(drivers)), labels, fontsize=6.5)
         ax.grid(axis="y", visible=False)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         ax.set_xlabel(
-            "Mean |SHAP| (probability points)\n▲ higher / ▼ lower values point here",
+            "Share of what sets them apart\n▲ higher / ▼ lower values point here",
             fontsize=6.5,
         )
         ax.tick_params(axis="x", labelsize=6)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import schema, wording
-from ..result import Kpis, Segment, Summary
+from ..result import Kpis, KpiTest, Segment, Summary
 from ..schema import ENGINEERED
 from .brand import Brand, ink
 from .figures import ChartInfo, revenue_shares, segment_names, segment_slug
@@ -39,8 +39,15 @@ class KpiRow:
     #: segment value / average, for the bar (None: no bar)
     ratio: float | None
     note: str = ""
-    #: True when higher is worse (retention risk, complaints): the bar turns red above average
+    #: True when higher is worse (retention risk, complaints): the bar turns red when the
+    #: segment is clearly above average (and the KPI has signal)
     higher_is_worse: bool = False
+    #: the 95 % interval, formatted ("9–14%"), or ""
+    interval: str = ""
+    #: "above" / "below" the average, "same" when the interval covers it, "" unknown
+    versus: str = ""
+    #: the KPI does not differ between segments in this data (summary.kpi_tests)
+    no_signal: bool = False
 
 
 @dataclass
@@ -78,13 +85,22 @@ def figures(charts: dict[str, ChartInfo], folder: Path) -> dict[str, Figure]:
     }
 
 
-def overall_kpis(segments: list[Segment]) -> dict[str, float]:
-    """Size-weighted averages of the segment KPIs (the 'average customer')."""
-    with_kpis = [s for s in segments if s.kpis is not None]
+def overall_kpis(summary: Summary) -> dict[str, float]:
+    """The all-customer KPIs every page compares with: `summary.everyone` (computed once,
+    from the merged totals). Run folders written before it existed: size-weighted averages
+    of the segment KPIs (the same numbers, as every customer is in one segment)."""
+    if summary.everyone is not None:
+        e = summary.everyone
+        out = {k: getattr(e, k) for k in ("avg_spend", "response_rate", "retention_risk")}
+        out.update(complaint_rate=e.complaint_rate, avg_income=e.avg_income)
+        out["campaign_acceptance"] = _acceptance(e)
+        out["total_spend"] = e.avg_spend * e.size
+        return {k: v for k, v in out.items() if v is not None}
+    with_kpis = [s for s in summary.segments if s.kpis is not None]
     total = sum(s.kpis.size for s in with_kpis)  # type: ignore[union-attr]
     if not total:
         return {}
-    out: dict[str, float] = {}
+    out = {}
     for key in ("avg_spend", "response_rate", "retention_risk", "complaint_rate", "avg_income"):
         vals = [(getattr(s.kpis, key), s.kpis.size) for s in with_kpis]  # type: ignore[union-attr]
         vals = [(v, n) for v, n in vals if v is not None and math.isfinite(v)]
@@ -94,6 +110,7 @@ def overall_kpis(segments: list[Segment]) -> dict[str, float]:
     acc = [(v, n) for v, n in acc if v is not None]
     if acc:
         out["campaign_acceptance"] = sum(v * n for v, n in acc) / sum(n for _, n in acc)
+    out["total_spend"] = sum(s.kpis.avg_spend * s.kpis.size for s in with_kpis)  # type: ignore[union-attr]
     return out
 
 
@@ -112,63 +129,101 @@ def _ratio(value: float | None, average: float | None) -> float | None:
     return value / average
 
 
-def kpi_rows(kpis: Kpis, avg: dict[str, float]) -> list[KpiRow]:
-    """The persona page's 'key figures against the average' table."""
+def _interval(kpis: Kpis, key: str, fmt) -> str:
+    """ "9–14%" / "674–735": the KPI's 95 % interval, or "" when it has none."""
+    lo_hi = kpis.intervals.get(key)
+    if not lo_hi:
+        return ""
+    lo, hi = (fmt(v) for v in lo_hi)
+    unit = "%" if lo.endswith("%") and hi.endswith("%") else ""
+    return f"{lo.rstrip('%') if unit else lo}–{hi}"
+
+
+def kpi_rows(
+    kpis: Kpis, avg: dict[str, float], tests: dict[str, KpiTest] | None = None
+) -> list[KpiRow]:
+    """The persona page's 'key figures against the average' table: each value with its 95 %
+    interval; `versus` says whether the interval leaves the average ("above" / "below") or
+    covers it ("same"); a KPI without signal in the data (tests) is marked so, never red."""
+    tests = tests or {}
+
+    def row(label, key, value, average, fmt, note="", worse=False, versus_key=None):
+        test = tests.get(key)
+        return KpiRow(
+            label,
+            fmt(value),
+            fmt(average),
+            _ratio(value, average),
+            note,
+            higher_is_worse=worse,
+            interval=_interval(kpis, key, fmt),
+            versus=kpis.versus_average.get(versus_key or key, ""),
+            no_signal=test is not None and not test.signal,
+        )
+
+    pct0, pct1 = wording.percent, lambda v: wording.percent(v, 1)
     rows = [
-        KpiRow(
+        row(
             "Share of spend",
-            wording.percent(kpis.revenue_share),
-            wording.percent(kpis.customer_share),
-            _ratio(kpis.revenue_share, kpis.customer_share),
+            "revenue_share",
+            kpis.revenue_share,
+            kpis.customer_share,
+            pct0,
             "average = its share of customers",
         ),
-        KpiRow(
+        row(
             "Average spend (2 years)",
-            wording.number(kpis.avg_spend),
-            wording.number(avg.get("avg_spend")),
-            _ratio(kpis.avg_spend, avg.get("avg_spend")),
+            "avg_spend",
+            kpis.avg_spend,
+            avg.get("avg_spend"),
+            wording.number,
         ),
     ]
     if kpis.avg_income is not None:
         rows.append(
-            KpiRow(
+            row(
                 "Average income",
-                wording.number(kpis.avg_income),
-                wording.number(avg.get("avg_income")),
-                _ratio(kpis.avg_income, avg.get("avg_income")),
+                "avg_income",
+                kpis.avg_income,
+                avg.get("avg_income"),
+                wording.number,
             )
         )
     acc = _acceptance(kpis)
     rows += [
-        KpiRow(
+        row(
             "Response to last campaign",
-            wording.percent(kpis.response_rate, 1),
-            wording.percent(avg.get("response_rate"), 1),
-            _ratio(kpis.response_rate, avg.get("response_rate")),
+            "response_rate",
+            kpis.response_rate,
+            avg.get("response_rate"),
+            pct1,
         ),
-        KpiRow(
+        row(
             "Accepted earlier campaigns",
-            wording.percent(acc, 1),
-            wording.percent(avg.get("campaign_acceptance"), 1),
-            _ratio(acc, avg.get("campaign_acceptance")),
-            "≥ 1 of campaigns 1–5"
+            "any_campaign_acceptance",
+            acc,
+            avg.get("campaign_acceptance"),
+            pct1,
+            "≥ 1 of campaigns 1–5, a clustering feature"
             if getattr(kpis, "any_campaign_acceptance", None) is not None
             else "average of campaigns 1–5",
         ),
-        KpiRow(
+        row(
             "Retention risk",
-            wording.percent(kpis.retention_risk),
-            wording.percent(avg.get("retention_risk")),
-            _ratio(kpis.retention_risk, avg.get("retention_risk")),
+            "retention_risk",
+            kpis.retention_risk,
+            avg.get("retention_risk"),
+            pct0,
             "no recent purchase",
-            higher_is_worse=True,
+            worse=True,
         ),
-        KpiRow(
+        row(
             "Complaints",
-            wording.percent(kpis.complaint_rate, 1),
-            wording.percent(avg.get("complaint_rate"), 1),
-            _ratio(kpis.complaint_rate, avg.get("complaint_rate")),
-            higher_is_worse=True,
+            "complaint_rate",
+            kpis.complaint_rate,
+            avg.get("complaint_rate"),
+            pct1,
+            worse=True,
         ),
     ]
     mix = ", ".join(
@@ -185,7 +240,7 @@ def segment_views(
     segs = sorted(summary.segments, key=lambda s: s.id)
     names = segment_names(summary)
     revenue = revenue_shares(summary)
-    avg = overall_kpis(segs)
+    avg = overall_kpis(summary)
     views, seen = [], set()
     for s in segs:
         slug = segment_slug(s)
@@ -203,7 +258,7 @@ def segment_views(
             share=s.share,
             revenue_share=revenue[s.id],
             segment=s,
-            kpi_rows=kpi_rows(s.kpis, avg) if s.kpis else [],
+            kpi_rows=kpi_rows(s.kpis, avg, summary.kpi_tests) if s.kpis else [],
             top_recommendation=s.recommendations[0].action if s.recommendations else "",
             traits=list(s.persona.traits) if s.persona else _fallback_traits(s),
             categories=_top_categories(s),
@@ -246,11 +301,8 @@ def headline(s: Summary, views: list[SegmentView]) -> list[tuple[str, str, str]]
         (wording.number(s.data_quality.rows_in), "customers analysed", _period_note(s.run.period)),
         (str(s.model.k), "segments", f"silhouette {s.model.metrics.get('silhouette', 0):.2f}"),
     ]
-    kpis = [seg.kpis for seg in s.segments if seg.kpis is not None]
-    spend = response = None
-    if kpis and len(kpis) == len(s.segments):
-        spend = sum(k.avg_spend * k.size for k in kpis)
-        response = sum(k.response_rate * k.size for k in kpis) / max(sum(k.size for k in kpis), 1)
+    everyone = overall_kpis(s)
+    spend, response = everyone.get("total_spend"), everyone.get("response_rate")
     if spend is not None:
         out.append((wording.compact(spend), "total spend", "2 years"))
     if response is not None:
@@ -342,13 +394,13 @@ def samples(s: Summary) -> list[str]:
     if sample and explained and sample < explained:
         out.append(
             f"SHAP summary charts drawn for a sample of {sample:,} of the {explained:,} "
-            "explained customers (stratified by segment); segment drivers use all of them."
+            "explained fitted customers (stratified by segment); segment drivers use all of them."
         )
     lime = getattr(s.explanations, "lime", None) or {}
     if lime.get("examples_per_segment"):
         out.append(
-            f"LIME explains {lime['examples_per_segment']} representative customers per "
-            "segment (those nearest its centre); the persona pages show the first."
+            f"LIME explains {lime['examples_per_segment']} customers per segment, drawn at "
+            "random; the persona pages show the first."
         )
     return out
 
@@ -377,7 +429,7 @@ def build_context(
         "segments": views,
         "figures": figs,
         "headline": headline(s, views),
-        "overall_kpis": overall_kpis(list(s.segments)),
+        "overall_kpis": overall_kpis(s),
         "dictionary": data_dictionary(s),
         "config_toml": to_toml(s.run.config),
         "config_toml_columns": halves(to_toml(s.run.config)),

@@ -30,6 +30,7 @@ class SegmentTotals:
     columns: list[str]
     count: np.ndarray  # [k]
     sums: np.ndarray  # [k, columns]
+    squares: np.ndarray  # [k, columns] sums of squares (for the intervals of means)
     any_campaign: np.ndarray  # [k] customers who accepted at least one earlier campaign
     recency_over: np.ndarray  # [k] customers with Recency above the retention threshold
     #: category column -> value -> [k] counts
@@ -63,6 +64,9 @@ class SegmentTotals:
 
         values = features.to_numpy(dtype=float)
         sums = np.column_stack([per_segment(weights=values[:, j]) for j in range(values.shape[1])])
+        squares = np.column_stack(
+            [per_segment(weights=values[:, j] ** 2) for j in range(values.shape[1])]
+        )
         count = per_segment().astype(np.int64)
         earlier = [c for c in CAMPAIGNS if c in features]
         none = np.zeros(len(slot), dtype=bool)
@@ -89,6 +93,7 @@ class SegmentTotals:
             list(features.columns),
             count,
             sums,
+            squares,
             per_segment(accepted).astype(np.int64),
             per_segment(over).astype(np.int64),
             categories,
@@ -118,6 +123,7 @@ class SegmentTotals:
             self.columns,
             self.count + other.count,
             self.sums + other.sums,
+            self.squares + other.squares,
             self.any_campaign + other.any_campaign,
             self.recency_over + other.recency_over,
             categories,
@@ -162,6 +168,7 @@ class SegmentTotals:
             self.columns,
             k1(self.count),
             self.sums.sum(axis=0, keepdims=True),
+            self.squares.sum(axis=0, keepdims=True),
             k1(self.any_campaign),
             k1(self.recency_over),
             {c: {v: k1(n) for v, n in d.items()} for c, d in self.categories.items()},

@@ -67,8 +67,9 @@ def engineer(frame: pd.DataFrame, ref: pd.Timestamp) -> pd.DataFrame:
     out["Age"] = ref.year - frame["Year_Birth"].astype(float)
     out["TotalSpend"] = frame[schema.SPEND_COLUMNS].sum(axis=1).astype(float)
     out["Tenure"] = (ref - frame[schema.ENROLLED]).dt.days.astype(float)
-    accepted = frame[schema.CAMPAIGN_COLUMNS].sum(axis=1) + frame["Response"]
-    out["CampaignEngagement"] = accepted.astype(float)
+    # earlier campaigns only: the last campaign's Response is the outcome the report measures
+    # segments by (and the A/B baseline), so it must not also shape the segments
+    out["CampaignEngagement"] = frame[schema.CAMPAIGN_COLUMNS].sum(axis=1).astype(float)
     out["Children"] = (frame["Kidhome"] + frame["Teenhome"]).astype(float)
     out["IsParent"] = (out["Children"] > 0).astype(float)
     # Discounted purchases are also counted in the web, catalogue or store column, so the

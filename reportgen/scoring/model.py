@@ -15,7 +15,9 @@ from .clean import CleaningRules, OutlierBounds
 from .features import DesignSpec
 
 MODEL_FORMAT = "reportgen-model"
-MODEL_VERSION = 1
+#: 2: CampaignEngagement counts the earlier campaigns only (not the last Response), and
+#: drivers are SHAP values against the stored background (the fitted customers' mean)
+MODEL_VERSION = 2
 
 
 def _fingerprint(body: dict) -> str:
@@ -36,7 +38,9 @@ def build_model(
     """model.json content. `segment_ids[i]` is the id of the segment whose centroid is row i
     (default 0..k-1); ids stay stable across monthly runs, so they need not be contiguous.
     `driver_stats` ({"mean": [...], "std": [...]}, one value per numeric clustering feature,
-    over the fitted customers) lets scoring call a driver's value high, average or low."""
+    over the fitted customers) lets scoring call a driver's value high, average or low;
+    its "background" (the fitted customers' mean design row) is the reference the per-customer
+    SHAP values are measured from."""
     k = len(np.asarray(centroids))
     ids = [int(i) for i in (segment_ids if segment_ids is not None else range(k))]
     body = {
@@ -72,7 +76,8 @@ def check_model(model: dict[str, Any], source: str = "model.json") -> None:
     if model.get("version") != MODEL_VERSION:
         raise InputError(
             f"{source}: model version {model.get('version')} is not supported by this reportgen "
-            f"(expects {MODEL_VERSION}) — re-run `reportgen run` to make a new model"
+            f"(expects {MODEL_VERSION}; its features are computed differently) — fit a new "
+            "model with `reportgen run` (add --refit when history.db holds the old model)"
         )
     missing = [k for k in _BODY_KEYS if k not in model]
     if missing:
@@ -122,6 +127,14 @@ class ModelParts:
     #: mean and std of each numeric clustering feature over the fitted customers (or None)
     driver_mean: list[float] | None = None
     driver_std: list[float] | None = None
+    #: the fitted customers' mean design row, the reference of the SHAP drivers (or None)
+    background: np.ndarray | None = None
+
+    def reference_row(self) -> np.ndarray:
+        """The SHAP reference: the stored background, else the centroids' mean."""
+        if self.background is not None:
+            return self.background
+        return self.centroids.mean(axis=0)
 
 
 def model_parts(model: dict[str, Any], source: str = "model.json") -> ModelParts:
@@ -136,7 +149,18 @@ def model_parts(model: dict[str, Any], source: str = "model.json") -> ModelParts
         names={int(k): v for k, v in model["segment_names"].items()},
         driver_mean=model.get("drivers", {}).get("mean"),
         driver_std=model.get("drivers", {}).get("std"),
+        background=_background(model, source),
     )
+
+
+def _background(model: dict[str, Any], source: str) -> np.ndarray | None:
+    values = model.get("drivers", {}).get("background")
+    if values is None:
+        return None
+    row = np.asarray(values, dtype=float)
+    if row.shape != (len(model["features"]),) or not np.isfinite(row).all():
+        raise InputError(f"{source}: the drivers' background is damaged — re-run `reportgen run`")
+    return row
 
 
 def to_original_units(spec: DesignSpec, rows: np.ndarray) -> np.ndarray:

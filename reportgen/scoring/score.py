@@ -9,8 +9,12 @@ chunk: `run`, `assign` and any chunked engine call this one function.
 Per customer: segment, distance to its centroid, the margin to the second-nearest centroid
 (how clearly the customer belongs: 0 = on the boundary), and the three features that pull
 the customer most towards their own segment rather than the runner-up. Those drivers are
-K-Means' own arithmetic: the squared-distance margin ‖x−b‖² − ‖x−a‖² splits exactly into
-one term per feature, (x_f−b_f)² − (x_f−a_f)², one-hot groups summed.
+exact SHAP values of K-Means itself: the squared-distance margin between the customer's
+segment a and the runner-up b, m(x) = ‖x−b‖² − ‖x−a‖² = 2x·(a−b) + ‖b‖² − ‖a‖², is linear
+in the scaled features, so feature f's SHAP value against the background mean μ (the
+fitted customers' mean) is φ_f = 2(a_f−b_f)(x_f−μ_f), one-hot groups summed, and
+m(μ) + Σφ_f = m(x) exactly. `margin_shap` is the one place this is computed: segments.csv,
+the persona pages and the SHAP charts all use it.
 """
 
 from __future__ import annotations
@@ -67,12 +71,8 @@ def driver_groups(parts: ModelParts) -> list[str]:
     return list(parts.spec.numeric) + list(parts.spec.categories)
 
 
-def margin_contributions(
-    parts: ModelParts, X: np.ndarray, own: np.ndarray, runner_up: np.ndarray
-) -> np.ndarray:
-    """[rows, groups]: each feature's share of ‖x−b‖² − ‖x−a‖² (a own, b runner-up centroid)."""
-    a, b = parts.centroids[own], parts.centroids[runner_up]
-    per_column = (X - b) ** 2 - (X - a) ** 2
+def group_columns(parts: ModelParts, per_column: np.ndarray) -> np.ndarray:
+    """[rows, design columns] -> [rows, groups]: one-hot columns of a category summed."""
     n_num = len(parts.spec.numeric)
     blocks = [per_column[:, :n_num]]
     start = n_num
@@ -80,6 +80,19 @@ def margin_contributions(
         blocks.append(per_column[:, start : start + len(values)].sum(axis=1, keepdims=True))
         start += len(values)
     return np.hstack(blocks)
+
+
+def margin_shap(
+    parts: ModelParts, X: np.ndarray, own: np.ndarray, runner_up: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact SHAP values [rows, groups] of the margin ‖x−b‖² − ‖x−a‖² (a own, b runner-up
+    centroid) against the background mean μ, and the base values m(μ) [rows]; each row's
+    values add up to its margin minus its base value."""
+    a, b = parts.centroids[own], parts.centroids[runner_up]
+    mu = parts.reference_row()
+    values = group_columns(parts, 2.0 * (a - b) * (X - mu))
+    base = ((mu - b) ** 2).sum(axis=1) - ((mu - a) ** 2).sum(axis=1)
+    return values, base
 
 
 def score(parts: ModelParts, frame: pd.DataFrame, source: str = "model.json") -> Scored:
@@ -112,7 +125,7 @@ def _add_drivers(customers, parts, X, first, second, features, cleaned) -> None:
     if len(parts.centroids) < 2 or n == 0:
         contrib = np.zeros((n, len(groups)))
     else:
-        contrib = margin_contributions(parts, X, first, second)
+        contrib = margin_shap(parts, X, first, second)[0]
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :TOP]
     n_num = len(parts.spec.numeric)
     numeric = features[parts.spec.numeric].to_numpy(dtype=float) if n_num else np.empty((n, 0))

@@ -1,0 +1,122 @@
+"""How sure the figures are: intervals against independent computations, and KPIs without
+signal (issue: numbers an executive can trust)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binomtest, chi2_contingency
+
+from reportgen.config import Config
+from reportgen.describe import intervals as iv
+from reportgen.input.load import load_customers
+from reportgen.scoring.clean import apply_cleaning
+from reportgen.scoring.features import engineer
+from reportgen.scoring.model import model_parts
+
+
+def test_wilson_matches_scipy():
+    for k, n in [(0, 10), (3, 10), (10, 10), (87, 654), (1, 2240)]:
+        expected = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert iv.wilson(k, n) == pytest.approx((expected.low, expected.high), abs=1e-9)
+
+
+def test_mean_and_share_intervals_match_textbook_formulas():
+    rng = np.random.default_rng(3)
+    y = rng.lognormal(5, 1, 500)
+    lo, hi = iv.mean_interval(y.sum(), (y**2).sum(), len(y))
+    half = iv.Z95 * y.std(ddof=1) / np.sqrt(len(y))
+    assert (lo, hi) == pytest.approx((y.mean() - half, y.mean() + half))
+    part = y[:120]
+    lo, hi = iv.share_of_sum_interval(part.sum(), (part**2).sum(), y.sum(), (y**2).sum())
+    r = part.sum() / y.sum()
+    assert lo < r < hi and hi - lo < 0.2
+
+
+def test_differs():
+    assert iv.differs((0.1, 0.2), 0.15) == "same"
+    assert iv.differs((0.1, 0.2), 0.05) == "above"
+    assert iv.differs((0.1, 0.2), 0.25) == "below"
+
+
+@pytest.fixture(scope="module")
+def real_table(real_file, real_analysis):
+    """Every real customer's business features beside their segment."""
+    parts = model_parts(real_analysis.model)
+    frame = load_customers(real_file, Config()).frame
+    cleaned, _ = apply_cleaning(frame, parts.rules)
+    features = engineer(cleaned, parts.reference_date).reset_index(drop=True)
+    features["segment"] = real_analysis.customers["segment"].to_numpy()
+    return features
+
+
+def test_intervals_agree_with_a_bootstrap_on_the_real_file(real_analysis, real_table):
+    """The closed-form intervals (from mergeable sums) against a 2,000-resample percentile
+    bootstrap of the customers, segments held fixed: each end within a fifth of the width."""
+    rng = np.random.default_rng(0)
+    n = len(real_table)
+    seg = real_table["segment"].to_numpy()
+    spend = real_table["TotalSpend"].to_numpy()
+    response = real_table["Response"].to_numpy()
+    draws = rng.integers(0, n, size=(2000, n))
+    for s in real_analysis.summary.segments:
+        member = seg[draws] == s.id  # [resamples, n]
+        size = member.sum(axis=1)
+        boot = {
+            "response_rate": (response[draws] * member).sum(axis=1) / size,
+            "avg_spend": (spend[draws] * member).sum(axis=1) / size,
+            "revenue_share": (spend[draws] * member).sum(axis=1) / spend[draws].sum(axis=1),
+            "customer_share": size / n,
+        }
+        for key, values in boot.items():
+            lo, hi = s.kpis.intervals[key]
+            b_lo, b_hi = np.percentile(values, [2.5, 97.5])
+            width = b_hi - b_lo
+            assert abs(lo - b_lo) < 0.2 * width and abs(hi - b_hi) < 0.2 * width, (
+                s.id,
+                key,
+                (lo, hi),
+                (b_lo, b_hi),
+            )
+            value = getattr(s.kpis, key)
+            assert lo <= value <= hi
+
+
+def test_versus_average_marks_segments_no_different_from_everyone(real_analysis):
+    everyone = real_analysis.summary.everyone
+    marks = []
+    for s in real_analysis.summary.segments:
+        for key in ("response_rate", "avg_spend", "retention_risk"):
+            lo, hi = s.kpis.intervals[key]
+            average = getattr(everyone, key)
+            expected = "same" if lo <= average <= hi else ("above" if lo > average else "below")
+            assert s.kpis.versus_average[key] == expected
+            marks.append(expected)
+    assert "same" in marks and ("above" in marks or "below" in marks)
+
+
+def test_retention_risk_has_no_signal_on_the_real_file_and_response_has(real_analysis, real_table):
+    tests = real_analysis.summary.kpi_tests
+    over = real_table["Recency"] > Config().kpis.retention_recency_days
+    table = pd.crosstab(over, real_table["segment"]).to_numpy()
+    p = chi2_contingency(table, correction=False)[1]
+    retention = tests["retention_risk"]
+    assert retention.segments_p_value == pytest.approx(p, abs=1e-6)
+    assert retention.signal is False and "no signal in this data" in retention.text
+    assert retention.measure_p_value > 0.05  # Recency is uniform on 0-99 in this data
+    assert tests["response_rate"].signal is True
+
+
+def test_no_clustering_feature_contains_the_outcome(real_analysis, real_table):
+    model = real_analysis.summary.model
+    assert "Response" not in model.features
+    # campaign engagement counts the five earlier campaigns only
+    earlier = real_table[[f"AcceptedCmp{i}" for i in range(1, 6)]].sum(axis=1)
+    assert (real_table["CampaignEngagement"] == earlier).all()
+
+
+def test_boundary_share_is_counted_from_segments_csv_columns(real_analysis):
+    c = real_analysis.customers
+    near = c["margin_to_next_segment"] <= 0.1 * c["distance_to_centroid"]
+    boundary = real_analysis.summary.boundary
+    assert boundary["share"] == pytest.approx(near.mean(), abs=1e-4)
+    assert 0 < boundary["share"] < 0.5
