@@ -219,6 +219,7 @@ def score_table(
             recency,
             result.customers["exclusion_reason"].to_numpy(dtype=object),
             result.report,
+            result.customers["data_issue"].to_numpy(dtype=object),
         )
         totals = chunk if totals is None else totals.merge(chunk)
         frames.append(result.customers)
@@ -271,7 +272,7 @@ def _segments(totals: SegmentTotals) -> tuple[list[Segment], pd.Series]:
     means = totals.means()
     out = []
     for position, j in enumerate(totals.segment_ids):
-        size = int(totals.count[position])
+        size = int(totals.sizes[position])
         if size == 0:  # only when scoring with last month's model: listed as vanished
             continue
         profile = means.loc[j]
@@ -328,6 +329,7 @@ def _summary(
             rows_used_for_fit=used,
             imputed={k: int(v) for k, v in totals.imputed.items()},
             excluded=excluded,
+            data_issues={k: int(v) for k, v in sorted(totals.issues.items())},
             categories_merged={c: dict(v) for c, v in totals.merged.items()},
             dropped_columns=totals.dropped_columns,
             date_format=info.date_format,

@@ -42,6 +42,9 @@ class DataQuality(_Model):
     rows_used_for_fit: int
     imputed: dict[str, int]
     excluded: dict[str, int]
+    #: records that are not believable customers (reason -> customers): scored and listed in
+    #: segments.csv (data_issue), never part of a segment's figures
+    data_issues: dict[str, int] = {}
     categories_merged: dict[str, dict[str, int]]
     dropped_columns: list[str]
     date_format: str | None = None

@@ -96,8 +96,9 @@ def test_versus_average_marks_segments_no_different_from_everyone(real_analysis)
 
 def test_retention_risk_has_no_signal_on_the_real_file_and_response_has(real_analysis, real_table):
     tests = real_analysis.summary.kpi_tests
-    over = real_table["Recency"] > Config().kpis.retention_recency_days
-    table = pd.crosstab(over, real_table["segment"]).to_numpy()
+    used = real_table[real_analysis.customers["data_issue"].to_numpy() == ""]
+    over = used["Recency"] > Config().kpis.retention_recency_days
+    table = pd.crosstab(over, used["segment"]).to_numpy()
     p = chi2_contingency(table, correction=False)[1]
     retention = tests["retention_risk"]
     assert retention.segments_p_value == pytest.approx(p, abs=1e-6)
@@ -120,3 +121,52 @@ def test_boundary_share_is_counted_from_segments_csv_columns(real_analysis):
     boundary = real_analysis.summary.boundary
     assert boundary["share"] == pytest.approx(near.mean(), abs=1e-4)
     assert 0 < boundary["share"] < 0.5
+
+
+# ------------------------------------------------------------------ records that are not real
+
+
+def test_impossible_records_are_flagged_and_left_out_of_the_figures(real_analysis, real_table):
+    from reportgen.output.files import segments_frame
+
+    rows = segments_frame(real_analysis)
+    flagged = rows[rows["data_issue"]]
+    assert real_analysis.summary.data_quality.data_issues == {
+        "age over 100": 3,
+        "placeholder income": 1,
+    }
+    assert set(flagged["data_issue_reason"]) == {"age over 100", "placeholder income"}
+    assert (rows.loc[~rows["data_issue"], "data_issue_reason"] == "").all()
+    assert flagged["excluded_from_fit"].all()
+    table = real_table.assign(issue=rows["data_issue"].to_numpy())
+    reason = rows["data_issue_reason"].to_numpy()
+    assert table.loc[reason == "age over 100", "Age"].min() > 100
+    assert table.loc[reason == "placeholder income", "Income"].tolist() == [666666]
+    for s in real_analysis.summary.segments:
+        members = table[table["segment"] == s.id]
+        assert s.size == len(members)  # still counted in the segment's size
+        clean = members[~members["issue"]]
+        assert s.kpis.avg_income == pytest.approx(clean["Income"].mean())
+        assert s.profile["Age"] == pytest.approx(clean["Age"].mean(), abs=1e-4)
+
+
+def test_data_issue_reasons_on_made_up_rows():
+    from reportgen.scoring.clean import OutlierBounds, data_issue_reasons
+
+    features = pd.DataFrame(
+        {
+            "Age": [40, 121, 40, 40, 40],
+            "Income": [666666, 50000, 99999, 52000, 55555],
+            "MntWines": [10, 10, 10, -5, 10],  # 99,999 repeats but is inside the fence
+        }
+    )
+    bounds = OutlierBounds({"Income": (0.0, 120000.0)}, 1.5)
+    reasons = data_issue_reasons(features, bounds)
+    # 55,555 repeats its digits but is a believable income inside the fence
+    assert reasons.tolist() == [
+        "placeholder income",
+        "age over 100",
+        "",
+        "negative amount",
+        "",
+    ]

@@ -307,3 +307,45 @@ def test_a_bad_value_deep_in_a_big_file_names_its_row_and_writes_nothing(big_run
     assert "row 87655" in last and "Income" in last and "'lots'" in last, last
     assert "Traceback" not in done.stderr
     assert not out.exists() and not any(p.name.startswith(".run") for p in tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------ row order
+
+
+def _shuffled_copy(real_file: Path, out: Path, seed: int) -> Path:
+    lines = real_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    body = lines[1:]
+    np.random.default_rng(seed).shuffle(body)
+    out.write_text(lines[0] + "".join(body), encoding="utf-8")
+    return out
+
+
+def test_row_order_does_not_change_segments_or_drivers(real_file, real_analysis, tmp_path):
+    """The same customers in any row order: the same segments.csv after sorting by id."""
+    from reportgen.output.files import segments_frame
+
+    def table(analysis):
+        rows = segments_frame(analysis).sort_values("customer_id", kind="stable")
+        return rows.reset_index(drop=True)
+
+    reference = table(real_analysis)
+    for seed in (1, 2):
+        config = Config()
+        copy = _shuffled_copy(real_file, tmp_path / f"shuffled-{seed}.csv", seed)
+        shuffled = analyse(load_customers(copy, config), config)
+        assert not shuffled.customers["customer_id"].equals(real_analysis.customers["customer_id"])
+        pd.testing.assert_frame_equal(table(shuffled), reference)
+        assert shuffled.summary.model.k == real_analysis.summary.model.k
+        names = [s.persona.name for s in shuffled.summary.segments]
+        assert names == [s.persona.name for s in real_analysis.summary.segments]
+
+
+def test_the_sample_is_drawn_by_customer_id_not_by_position():
+    ids = pd.Series([f"C{i}" for i in range(5_000)])
+    frame = pd.DataFrame({"ID": ids, "x": np.arange(5_000)})
+    picks = []
+    for order in (np.arange(5_000), np.random.default_rng(0).permutation(5_000)):
+        sampler = BottomK(300, seed=3)
+        sampler.add(frame.iloc[order].reset_index(drop=True), 0)
+        picks.append(sampler.result()[0]["ID"].tolist())
+    assert picks[0] == picks[1] and picks[0] == sorted(picks[0])

@@ -68,7 +68,7 @@ def _intervals(totals: SegmentTotals, out: dict[int, Kpis]) -> None:
         kpis, n = out[int(s)], float(totals.count[i])
         if n == 0:
             continue
-        found = {"customer_share": iv.wilson(n, totals.n)}
+        found = {"customer_share": iv.wilson(float(totals.sizes[i]), totals.n)}
         for kpi, hits in counted.items():
             if hits is not None:
                 found[kpi] = iv.wilson(float(hits[i]), n)
@@ -111,9 +111,10 @@ def kpis_from_totals(totals: SegmentTotals, intervals: bool = True) -> dict[int,
     earlier = [c for c in CAMPAIGNS if c in columns]
     out = {}
     for i, s in enumerate(totals.segment_ids):
-        sums, size = totals.sums[i], int(totals.count[i])
+        # size: every customer of the segment; figures: those without a data issue (used)
+        sums, size, used = totals.sums[i], int(totals.sizes[i]), int(totals.count[i])
 
-        def rate(column: str, sums=sums, size=size) -> float:
+        def rate(column: str, sums=sums, size=used) -> float:
             return float(sums[columns[column]]) / size if column in columns and size else 0.0
 
         mix, deals = mix_of(sums)
@@ -124,10 +125,10 @@ def kpis_from_totals(totals: SegmentTotals, intervals: bool = True) -> dict[int,
             avg_spend=rate("TotalSpend"),
             response_rate=rate("Response"),
             campaign_acceptance={c: rate(c) for c in earlier},
-            any_campaign_acceptance=float(totals.any_campaign[i]) / size
-            if earlier and size
+            any_campaign_acceptance=float(totals.any_campaign[i]) / used
+            if earlier and used
             else 0.0,
-            retention_risk=float(totals.recency_over[i]) / size if size else 0.0,
+            retention_risk=float(totals.recency_over[i]) / used if used else 0.0,
             complaint_rate=rate("Complain"),
             preferred_channel=preferred_channel(mix, population),
             main_channel=max(mix, key=lambda c: (mix[c], c)) if mix else None,

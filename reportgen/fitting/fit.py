@@ -30,9 +30,9 @@ from ..scoring.clean import (
     CleaningRules,
     OutlierBounds,
     apply_cleaning,
+    exclusion_reasons,
     fit_cleaning,
     fit_outliers,
-    outlier_reasons,
 )
 from ..scoring.features import (
     DEFAULT_CLUSTERING_FEATURES,
@@ -288,7 +288,7 @@ def fit(
     cc, sampling, seed = config.clustering, config.sampling, config.seed
     with stages.stage("clean", "Cleaning the data"):
         rules, bounds, ref, cleaned, features = _cleaning(table, config, parts)
-        fit_mask = (outlier_reasons(features, bounds) == "").to_numpy()
+        fit_mask = exclusion_reasons(features, bounds)[0] == ""
     with stages.stage("features", "Building the clustering features"):
         spec, chosen = _design(config, parts, features, cleaned, fit_mask, previous)
         X_all = design_matrix(spec, features, cleaned)

@@ -4,11 +4,13 @@
 counts, missing-value counts, the latest enrollment date, the customer ids (to refuse
 duplicates across chunks) and a reproducible random sample of at most `sample_rows` rows.
 
-The sample is a *bottom-k* sample: every row gets a pseudo-random key from its position in
-the table and the seed, and the rows with the smallest keys are kept. So the sample depends
-on the table, the seed and the size only — not on the chunk size — and when the table is no
-larger than the sample it is the whole table, in file order (results on small files are
-exactly those of fitting on everything).
+The sample is a *bottom-k* sample: every row gets a pseudo-random key from its customer id
+and the seed, and the rows with the smallest keys are kept; the sample is then put in
+customer-id order. So the sample depends on the customers, the seed and the size only — not
+on the chunk size and not on the order of the rows: the same customers in another order give
+the same sample, in the same order, hence the same model. When the table is no larger than
+the sample it is the whole table (results on small files are those of fitting on
+everything). A table without ids falls back to row positions and file order.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class Scan:
 
     info: LoadInfo
     rows: int
-    #: the fit sample: canonical rows (fresh positional index), in table order
+    #: the fit sample: canonical rows (fresh positional index), in customer-id order
     sample: pd.DataFrame
     latest_enrolled: pd.Timestamp | None
 
@@ -91,6 +93,13 @@ def row_keys(positions: np.ndarray, seed: int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+def id_keys(ids: pd.Series, seed: int) -> np.ndarray:
+    """A pseudo-random uint64 per customer id (its text hashed, then splitmix64 with the
+    seed): the same customer gets the same key wherever the row is in the table."""
+    hashed = pd.util.hash_array(ids.astype(str).to_numpy(dtype=object), categorize=False)
+    return row_keys(hashed, seed)
+
+
 class BottomK:
     """Keeps the `size` rows with the smallest keys seen so far (bounded memory)."""
 
@@ -105,7 +114,10 @@ class BottomK:
         positions = np.arange(first_position, first_position + len(frame))
         self.frames.append(frame)
         self.positions.append(positions)
-        self.keys.append(row_keys(positions, self.seed))
+        if schema.ID in frame:
+            self.keys.append(id_keys(frame[schema.ID], self.seed))
+        else:
+            self.keys.append(row_keys(positions, self.seed))
         self.buffered += len(frame)
         if self.buffered > 2 * self.size:
             self._compact()
@@ -128,7 +140,10 @@ class BottomK:
             return pd.DataFrame(), np.empty(0, dtype=np.int64)
         self._compact()
         frame, positions = self.frames[0], self.positions[0]
-        order = np.argsort(positions, kind="stable")  # table order
+        if schema.ID in frame:  # customer-id order: the row order of the file cannot matter
+            order = np.argsort(frame[schema.ID].astype(str).to_numpy(), kind="stable")
+        else:
+            order = np.argsort(positions, kind="stable")  # table order
         return frame.iloc[order].reset_index(drop=True), positions[order]
 
 

@@ -35,12 +35,14 @@ class SegmentsWriter:
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pandas(rows, preserve_index=False)
-        flag = table.schema.get_field_index("excluded_from_fit")
-        shown = table.set_column(  # the CSV spells flags True/False, as pandas did
-            flag,
-            "excluded_from_fit",
-            pa.array(np.where(rows["excluded_from_fit"], "True", "False")),
-        )
+        shown = table
+        for name in ("excluded_from_fit", "data_issue"):  # flags spelled True/False
+            if name in rows:
+                shown = shown.set_column(
+                    shown.schema.get_field_index(name),
+                    name,
+                    pa.array(np.where(rows[name].to_numpy(dtype=bool), "True", "False")),
+                )
         if self._csv is None:
             self._csv = pacsv.CSVWriter(self.csv_path, shown.schema)
         self._csv.write_table(shown)

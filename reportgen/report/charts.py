@@ -356,7 +356,9 @@ def _tsne(c: _Ctx) -> None:
 
 def _profile_features(c: _Ctx) -> list[str]:
     feats = [f for f in c.summary.model.features if f in c.customers]
-    extra = ["TotalPurchases", "Recency", "Tenure", "WebShare", "StoreShare", "CatalogShare"]
+    # channel shares are the persona pages' channel mix (shares of all purchases), a
+    # different figure from the average of each customer's shares: not repeated here
+    extra = ["TotalPurchases", "Recency", "Tenure"]
     for f in extra:
         if f in c.customers and f not in feats:
             feats.append(f)
@@ -374,11 +376,19 @@ def _heatmap(c: _Ctx) -> None:
     feats = _profile_features(c)
     if not feats:
         return
+    # the numbers are the summary's (segment profiles and all-customer means, over every
+    # customer but those with a data issue, like the persona pages); the chart sample only
+    # gives the spread the colours are scaled by
+    feats = [f for f in feats if all(f in s.profile for s in c.segments) and f in c.summary.overall]
+    if not feats:
+        return
     rows = _fit_rows(c)
-    mean = rows[feats].mean()
+    mean = pd.Series({f: c.summary.overall[f] for f in feats})
     std = rows[feats].std().replace(0, np.nan)
-    means = rows.groupby("segment")[feats].mean()
-    z = ((means - mean) / std).reindex([s.id for s in c.segments]).fillna(0.0)
+    means = pd.DataFrame(
+        [{f: s.profile[f] for f in feats} for s in c.segments], index=[s.id for s in c.segments]
+    )
+    z = ((means - mean) / std).fillna(0.0)
     ylabels = [wording.axis_label(f) for f in feats]
     axes_width = 6.6 - _text_width(ylabels) - 0.05 - 1.0  # minus the colour bar
     width = max(8, int(axes_width / max(len(c.segments), 1) * 72 / 7 / 0.62))

@@ -28,7 +28,9 @@ class SegmentTotals:
 
     segment_ids: list[int]
     columns: list[str]
-    count: np.ndarray  # [k]
+    #: [k] customers the figures are computed on (every customer but those with a data
+    #: issue: an age over 100, a placeholder income, a negative amount)
+    count: np.ndarray
     sums: np.ndarray  # [k, columns]
     squares: np.ndarray  # [k, columns] sums of squares (for the intervals of means)
     any_campaign: np.ndarray  # [k] customers who accepted at least one earlier campaign
@@ -39,6 +41,19 @@ class SegmentTotals:
     imputed: Counter = field(default_factory=Counter)
     merged: dict[str, Counter] = field(default_factory=dict)
     dropped_columns: list[str] = field(default_factory=list)
+    #: [k] customers with a data issue: in the segment's size, never in its figures
+    flagged: np.ndarray | None = None
+    #: data issue -> customers
+    issues: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        if self.flagged is None:
+            self.flagged = np.zeros(len(self.segment_ids), dtype=np.int64)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """[k] every customer assigned to each segment."""
+        return self.count + self.flagged
 
     @classmethod
     def from_chunk(
@@ -50,11 +65,24 @@ class SegmentTotals:
         recency_days: int,
         reasons: np.ndarray | None = None,
         report: CleaningReport | None = None,
+        issues: np.ndarray | None = None,
     ) -> SegmentTotals:
+        """`issues`: each row's data issue ('' for none); rows with one are counted in
+        `flagged` and left out of every sum."""
         k = len(segment_ids)
         position = {s: i for i, s in enumerate(segment_ids)}
         present, codes = np.unique(np.asarray(labels), return_inverse=True)
         slot = np.array([position[int(s)] for s in present], dtype=int)[codes.ravel()]
+        flagged = np.zeros(k, dtype=np.int64)
+        issue_counts: Counter = Counter()
+        if issues is not None:
+            issues = np.asarray(issues, dtype=object)
+            bad = issues != ""
+            if bad.any():
+                flagged = np.bincount(slot[bad], minlength=k).astype(np.int64)
+                issue_counts.update(pd.Series(issues[bad]).value_counts().to_dict())
+                keep = ~bad
+                features, cleaned, slot = features[keep], cleaned[keep], slot[keep]
 
         def per_segment(mask: np.ndarray | None = None, weights=None) -> np.ndarray:
             """Customers (or `weights` summed) of each segment, among those in `mask`."""
@@ -101,6 +129,8 @@ class SegmentTotals:
             imputed,
             merged,
             dropped,
+            flagged,
+            issue_counts,
         )
 
     def merge(self, other: SegmentTotals) -> SegmentTotals:
@@ -131,13 +161,16 @@ class SegmentTotals:
             self.imputed + other.imputed,
             merged,
             self.dropped_columns or other.dropped_columns,
+            self.flagged + other.flagged,
+            self.issues + other.issues,
         )
 
     # ---------------------------------------------------------------- what they give
 
     @property
     def n(self) -> int:
-        return int(self.count.sum())
+        """Every customer of the table (with or without a data issue)."""
+        return int(self.sizes.sum())
 
     def means(self) -> pd.DataFrame:
         """[segment id x column] mean of every column (NaN for an empty segment)."""
@@ -146,9 +179,9 @@ class SegmentTotals:
         return pd.DataFrame(values, index=self.segment_ids, columns=self.columns)
 
     def overall(self) -> pd.Series:
-        """Mean of every column over all customers."""
+        """Mean of every column over all customers (without a data issue)."""
         total = self.sums.sum(axis=0)
-        return pd.Series(total / max(self.n, 1), index=self.columns)
+        return pd.Series(total / max(int(self.count.sum()), 1), index=self.columns)
 
     def category_shares(self, position: int) -> dict[str, dict[str, float]]:
         """Category column -> value -> share within one segment (values present only)."""
@@ -172,4 +205,6 @@ class SegmentTotals:
             k1(self.any_campaign),
             k1(self.recency_over),
             {c: {v: k1(n) for v, n in d.items()} for c, d in self.categories.items()},
+            flagged=k1(self.flagged),
+            issues=Counter(self.issues),
         )

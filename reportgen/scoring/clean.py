@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .. import schema
@@ -149,8 +150,55 @@ def _reasons(column: str) -> tuple[str, str]:
 
 
 def reason_labels(bounds: OutlierBounds) -> list[str]:
-    """Every value `outlier_reasons` can give under `bounds`, '' (inside every fence) first."""
-    return [""] + [r for column in bounds.bounds for r in _reasons(column)]
+    """Every value `exclusion_reasons` can give under `bounds`, '' (fitted) first."""
+    return [""] + [r for column in bounds.bounds for r in _reasons(column)] + DATA_ISSUES[1:]
+
+
+#: reasons a row is not a believable customer record (never a segment profile's figure)
+DATA_ISSUES = ["", "age over 100", "placeholder income", "negative amount"]
+#: an income whose digits are all the same (66,666 / 666,666 / 999,999) is a placeholder when
+#: it is also above the IQR fence
+_MIN_PLACEHOLDER_DIGITS = 5
+
+
+def data_issue_reasons(features: pd.DataFrame, bounds: OutlierBounds) -> np.ndarray:
+    """Per row: '' for a believable record, else the first of DATA_ISSUES that applies:
+    an age over 100, a repeated-digit income above the income fence, or a negative amount
+    (income, a spend column or a purchase count)."""
+    n = len(features)
+    out = np.full(n, "", dtype=object)
+    if "Age" in features:
+        out[(features["Age"].to_numpy(dtype=float) > 100) & (out == "")] = DATA_ISSUES[1]
+    if "Income" in features:
+        income = features["Income"].to_numpy(dtype=float)
+        high = bounds.bounds.get("Income", (-np.inf, np.inf))[1]
+        out[_repeated_digits(income) & (income > high) & (out == "")] = DATA_ISSUES[2]
+    amounts = [
+        c for c in ["Income", *schema.SPEND_COLUMNS, *schema.PURCHASE_COLUMNS] if c in features
+    ]
+    if amounts:
+        negative = (features[amounts].to_numpy(dtype=float) < 0).any(axis=1)
+        out[negative & (out == "")] = DATA_ISSUES[3]
+    return out
+
+
+def _repeated_digits(values: np.ndarray) -> np.ndarray:
+    """Whole numbers of at least _MIN_PLACEHOLDER_DIGITS digits, all the same (66666, 999999)."""
+    v = np.where(np.isfinite(values), values, 0.0)
+    ok = (v >= 10 ** (_MIN_PLACEHOLDER_DIGITS - 1)) & (v < 1e15) & (v == np.floor(v))
+    digits = np.floor(np.log10(np.where(ok, v, 1.0))) + 1
+    ones = (10.0**digits - 1) / 9  # 11111, 111111, ...
+    ratio = v / ones
+    return ok & (ratio == np.floor(ratio)) & (ratio >= 1) & (ratio <= 9)
+
+
+def exclusion_reasons(features: pd.DataFrame, bounds: OutlierBounds):
+    """(why each row is left out of fitting — a fence or a data issue, '' when fitted —,
+    its data issue alone). A row with a data issue is never fitted."""
+    reasons = outlier_reasons(features, bounds).to_numpy()
+    issues = data_issue_reasons(features, bounds)
+    reasons = np.where((reasons == "") & (issues != ""), issues, reasons)
+    return reasons, issues
 
 
 def excluded_counts(reasons: pd.Series) -> dict[str, int]:
@@ -167,5 +215,7 @@ __all__ = [
     "fit_cleaning",
     "fit_outliers",
     "outlier_reasons",
+    "exclusion_reasons",
+    "data_issue_reasons",
     "reason_labels",
 ]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .. import featuretext as ft
 from .. import schema
-from .clean import CleaningReport, apply_cleaning, outlier_reasons, reason_labels
+from .clean import DATA_ISSUES, CleaningReport, apply_cleaning, exclusion_reasons, reason_labels
 from .features import design_matrix, engineer
 from .model import ModelParts, model_parts, require_columns
 
@@ -100,7 +100,7 @@ def score(parts: ModelParts, frame: pd.DataFrame, source: str = "model.json") ->
     cleaned, report = apply_cleaning(frame, parts.rules)
     features = engineer(cleaned, parts.reference_date)
     require_columns(parts.spec, features, cleaned, source)
-    reasons = outlier_reasons(features, parts.bounds).to_numpy()
+    reasons, issues = exclusion_reasons(features, parts.bounds)
     X = design_matrix(parts.spec, features, cleaned)
     first, d_first, second, d_second = nearest_two(X, parts.centroids)
     customers = pd.DataFrame(
@@ -110,6 +110,9 @@ def score(parts: ModelParts, frame: pd.DataFrame, source: str = "model.json") ->
             "excluded_from_fit": reasons != "",
             # categorical over every possible reason: 1 byte a customer, and chunks concatenate
             "exclusion_reason": pd.Categorical(reasons, categories=reason_labels(parts.bounds)),
+            # not a believable record (age over 100, placeholder income, negative amount):
+            # still scored, never part of a segment's figures
+            "data_issue": pd.Categorical(issues, categories=DATA_ISSUES),
             "distance_to_centroid": np.round(d_first, 6),
             "margin_to_next_segment": np.round(d_second - d_first, 6),
         }
@@ -195,6 +198,8 @@ def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
             "persona": customers["segment"].map(names).fillna("").to_numpy(),
             "excluded_from_fit": customers["excluded_from_fit"].to_numpy(),
             "exclusion_reason": customers["exclusion_reason"].to_numpy(dtype=object),
+            "data_issue": customers["data_issue"].to_numpy(dtype=object) != "",
+            "data_issue_reason": customers["data_issue"].to_numpy(dtype=object),
             "distance_to_centroid": customers["distance_to_centroid"].to_numpy(),
             "margin_to_next_segment": customers["margin_to_next_segment"].to_numpy(),
         }
