@@ -209,8 +209,9 @@ def interpret(
         notes.append("The file has no Complain column: complaint rates are reported as 0.")
     overall = dict(summary.overall)
     std = {c: float(v) for c, v in features.loc[fit_mask].std().items()}
+    signals = {k for k, t in summary.kpi_tests.items() if t.signal}
     drafts = [
-        draft_persona(s.id, s.profile, overall, std, kpis[s.id], population, recency_days)
+        draft_persona(s.id, s.profile, overall, std, kpis[s.id], population, recency_days, signals)
         for s in segments
     ]
     column = {s: i for i, s in enumerate(seg_ids)}

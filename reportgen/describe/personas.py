@@ -14,9 +14,15 @@ whole population, never from the segment id, so it works for any k and any file.
   (Affluent, Budget-Conscious, High-Income, none when middling). A bare name (no wealth word)
   gets the first notable qualifier in `QUALIFIER_PRIORITY`; a two-word name also gets a
   notable "signature" behaviour (Loyal, Campaign-Responsive).
-* Names are distinct: when segments would share a name, the one whose noun fits best keeps
-  it and each other gets the first notable qualifier that the others do not share; a roman
-  numeral is the last resort. `personas.names` in the config overrides any name.
+* Every word of a name is a claim about the segment, held against its KPIs and their 95 %
+  intervals (`CLAIMS`): a word is used only when its claim holds ("Affluent": income and
+  spend clearly above average; "Loyal": buys more often and is not more at risk; "Lapsing"
+  only when retention risk has signal in the data, ...). A noun whose claim fails becomes
+  "Shoppers".
+* Names are distinct, and no two differ by a single word: when segments would share a name
+  (or one name is another plus or minus one word), the one whose noun fits best keeps it and
+  each other gets the first notable qualifier that the others do not share; a roman numeral
+  is the last resort. `personas.names` in the config overrides any name.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ FAMILY_STEP = 1.3  # children (or teenagers) per household against the populatio
 #: executive can act on are used in names; the others still appear as traits.
 QUALIFIER_PRIORITY = [
     ("campaign", "Campaign-Responsive"),
-    ("campaign", "Low-Engagement"),
+    ("campaign", "Campaign-Shy"),
     ("loyal", "Loyal"),
     ("web", "Digital"),
     ("deals", "Deal-Seeking"),
@@ -64,7 +70,7 @@ _REDUNDANT = {
     "Bargain Hunters": {"Deal-Seeking"},
     "Web Browsers": {"Digital", "Online"},
     "Regulars": {"Loyal"},
-    "Campaign Responders": {"Campaign-Responsive", "Low-Engagement"},
+    "Campaign Responders": {"Campaign-Responsive", "Campaign-Shy"},
     "Families": {"Child-Free"},
     "Parents of Teens": {"Child-Free"},
 }
@@ -107,6 +113,109 @@ class Draft:
         redundant = _REDUNDANT.get(self.noun, set())
         by = {(d.key, d.word): d for d in self.dims if d.strength >= 1}
         return [by[kw] for kw in QUALIFIER_PRIORITY if kw in by and kw[1] not in redundant]
+
+
+@dataclass
+class Facts:
+    """What a name's words are held against: one segment's profile and KPIs, everyone's."""
+
+    profile: dict[str, float]
+    overall: dict[str, float]
+    kpis: Kpis
+    population: dict[str, float]
+    #: KPI fields that differ between segments (summary.kpi_tests); None: not tested
+    signals: set[str] | None = None
+
+    def ratio(self, feature: str) -> float:
+        return _ratio(self.profile.get(feature, 0.0), self.overall.get(feature, 0.0))
+
+    def versus(self, kpi: str) -> str:
+        """ "above" / "below" / "same" against all customers (95 % interval), or ""."""
+        return self.kpis.versus_average.get(kpi, "")
+
+    def has_signal(self, kpi: str) -> bool:
+        return self.signals is None or kpi in self.signals
+
+
+def _clearly(facts: Facts, kpi: str, direction: str) -> bool:
+    """The interval says so, or (no interval known) the point value does."""
+    v = facts.versus(kpi)
+    return v == direction if v else True
+
+
+#: word of a name -> the claim it makes, as a test on the segment's facts
+CLAIMS = {
+    "Affluent": lambda f: (
+        f.ratio("Income") >= INCOME_STEP
+        and f.ratio("TotalSpend") >= INCOME_STEP
+        and _clearly(f, "avg_income", "above")
+        and _clearly(f, "avg_spend", "above")
+    ),
+    "High-Income": lambda f: (
+        f.ratio("Income") >= INCOME_STEP and _clearly(f, "avg_income", "above")
+    ),
+    "Budget-Conscious": lambda f: (
+        (f.ratio("Income") <= 1 / INCOME_STEP and _clearly(f, "avg_income", "below"))
+        or (f.ratio("TotalSpend") <= 1 / SPEND_STEP and _clearly(f, "avg_spend", "below"))
+    ),
+    "Young": lambda f: f.profile.get("Age", 0) - f.overall.get("Age", 0) <= -AGE_STEP,
+    "Mature": lambda f: f.profile.get("Age", 0) - f.overall.get("Age", 0) >= AGE_STEP,
+    "Loyal": lambda f: (
+        f.ratio("TotalPurchases") >= LOYAL_STEP and f.versus("retention_risk") != "above"
+    ),
+    "Regulars": lambda f: (
+        f.ratio("TotalPurchases") >= LOYAL_STEP and f.versus("retention_risk") != "above"
+    ),
+    "Campaign-Responsive": lambda f: (
+        f.ratio("CampaignEngagement") >= 1 and _clearly(f, "response_rate", "above")
+    ),
+    "Campaign Responders": lambda f: (
+        f.ratio("CampaignEngagement") >= CAMPAIGN_HIGH and _clearly(f, "response_rate", "above")
+    ),
+    "Campaign-Shy": lambda f: (
+        f.ratio("CampaignEngagement") <= CAMPAIGN_LOW and f.versus("response_rate") != "above"
+    ),
+    "Digital": lambda f: f.ratio("NumWebVisitsMonth") >= WEB_STEP,
+    "Web Browsers": lambda f: f.ratio("NumWebVisitsMonth") >= WEB_STEP,
+    "Deal-Seeking": lambda f: (
+        _ratio(f.kpis.deals_share or 0, f.population.get("deals_share", 0)) >= DEALS_STEP
+    ),
+    "Bargain Hunters": lambda f: (
+        _ratio(f.kpis.deals_share or 0, f.population.get("deals_share", 0)) >= DEALS_STEP
+    ),
+    "Lapsing": lambda f: f.has_signal("retention_risk") and _clearly(f, "retention_risk", "above"),
+    "Child-Free": lambda f: f.profile.get("IsParent", 1.0) <= 0.3,
+    "Families": lambda f: f.profile.get("Children", 0) >= 0.5,
+    "Parents of Teens": lambda f: f.profile.get("Teenhome", 0) >= 0.5,
+    "Spenders": lambda f: f.ratio("TotalSpend") >= SPEND_STEP and _clearly(f, "avg_spend", "above"),
+    "Catalogue": lambda f: _channel(f, "catalog"),
+    "Online": lambda f: _channel(f, "web"),
+    "In-Store": lambda f: _channel(f, "store"),
+    "Shoppers": lambda f: True,
+}
+
+
+def _channel(f: Facts, channel: str) -> bool:
+    share, base = f.kpis.channel_mix.get(channel, 0.0), f.population.get(f"channel_{channel}", 0)
+    return f.kpis.preferred_channel == channel and _ratio(share, base) >= CHANNEL_STEP
+
+
+def failed_claims(name: str, facts: Facts) -> list[str]:
+    """The words of `name` whose claim does not hold for the segment (unknown words pass:
+    a name from the configuration is the user's)."""
+    words = _words(name)
+    return [w for w in words if w in CLAIMS and not CLAIMS[w](facts)]
+
+
+def _words(name: str) -> list[str]:
+    """A name's claim-bearing words, two-word nouns kept together."""
+    out, rest = [], name
+    for noun in sorted((c for c in CLAIMS if " " in c), key=len, reverse=True):
+        if rest.endswith(noun):
+            out.append(noun)
+            rest = rest[: -len(noun)]
+            break
+    return rest.split() + out
 
 
 def _steps(ratio: float, step: float) -> float:
@@ -262,7 +371,7 @@ def dimensions(
             "campaign",
             _steps(r_cmp, CAMPAIGN_HIGH) if high else _steps(r_cmp, 1 / CAMPAIGN_LOW),
             z("CampaignEngagement"),
-            "Campaign-Responsive" if high else "Low-Engagement",
+            "Campaign-Responsive" if high else "Campaign-Shy",
             f"{'Responsive to' if high else 'Rarely respond to'} campaigns: "
             f"{ft.percent(kpis.response_rate)} took the last offer "
             f"(all customers {ft.percent(population.get('response_rate', 0))}); "
@@ -345,12 +454,22 @@ def draft_persona(
     kpis: Kpis,
     population: dict[str, float],
     recency_days: int,
+    signals: set[str] | None = None,
 ) -> Draft:
-    """The persona's name parts and dimensions (names are made distinct later)."""
-    dims = dimensions(profile, overall, std, kpis, population, recency_days)
+    """The persona's name parts and dimensions (names are made distinct later). Words whose
+    claim (CLAIMS) does not hold for the segment are never used."""
+    facts = Facts(profile, overall, kpis, population, signals)
+    holds = lambda word: word not in CLAIMS or CLAIMS[word](facts)  # noqa: E731
+    dims = [
+        d if holds(d.word) else Dimension(d.key, 0.0, d.z, d.word, d.trait)
+        for d in dimensions(profile, overall, std, kpis, population, recency_days)
+    ]
     by = {d.key: d for d in dims}
     noun, fit = _noun(by, profile, overall)
-    draft = Draft(segment_id, noun, fit, _wealth(by["income"], by["spend"]), dims)
+    if not holds(noun):
+        noun, fit = "Shoppers", 0.0
+    wealth = _wealth(by["income"], by["spend"])
+    draft = Draft(segment_id, noun, fit, wealth if holds(wealth) else "", dims)
     notable = draft.notable()
     if (not draft.wealth or noun == "Shoppers") and notable:
         draft.qualifiers.append(notable[0])
@@ -367,27 +486,31 @@ _ROMAN = ["II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X"]
 def distinct_names(drafts: list[Draft], reserved: set[str] | None = None) -> dict[int, str]:
     """Names per segment id, all distinct (case-insensitive) and distinct from `reserved`."""
     taken = {r.lower() for r in (reserved or set())}
-    for _ in range(4):
+    for _ in range(6):
         groups: dict[str, list[Draft]] = {}
         for d in drafts:
             groups.setdefault(d.name().lower(), []).append(d)
         clashes = [g for n, g in groups.items() if len(g) > 1 or n in taken]
-        if not clashes:
-            break
         changed = False
+        for a, b in _one_word_apart(drafts):
+            # the shorter name (else the weaker noun) takes a word of its own
+            first = min((a, b), key=lambda d: (len(d.name().split()), d.noun_fit, -d.segment_id))
+            for mover in (first, b if first is a else a):
+                other = b if mover is a else a
+                if _add_distinct_qualifier(mover, [other], strongest_first=True):
+                    changed = True
+                    break
+        if not clashes and not changed:
+            break
         for group in clashes:
             group = sorted(group, key=lambda d: (-d.noun_fit, d.segment_id))
             movers = group[1:] if group[0].name().lower() not in taken else group
             for d in movers:
-                others = [o for o in group if o is not d]
-                # a qualifier distinguishes only if no other member has the same notable word
-                shared = {(q.key, q.word) for o in others for q in o.notable()}
-                own = {q.key for q in d.qualifiers}
-                for q in d.notable():
-                    if q.key not in own and (q.key, q.word) not in shared:
-                        d.qualifiers.append(q)
-                        changed = True
-                        break
+                others = [o for o in drafts if o is not d]
+                # a word the others do not even have, else one their names do not use
+                changed |= _add_distinct_qualifier(
+                    d, [o for o in group if o is not d], notable=True
+                ) or _add_distinct_qualifier(d, others)
         if not changed:
             break
     names: dict[int, str] = {}
@@ -399,6 +522,35 @@ def distinct_names(drafts: list[Draft], reserved: set[str] | None = None) -> dic
         taken.add(name.lower())
         names[d.segment_id] = name
     return names
+
+
+def _add_distinct_qualifier(
+    d: Draft, others: list[Draft], strongest_first: bool = False, notable: bool = False
+) -> bool:
+    """Give `d` its first notable qualifier (in QUALIFIER_PRIORITY order, or the strongest
+    first) that no other draft's name uses (`notable`: that no other draft even has) — True
+    when one was added."""
+    shared = {(q.key, q.word) for o in others for q in (o.notable() if notable else o.qualifiers)}
+    own = {q.key for q in d.qualifiers}
+    candidates = d.notable()
+    if strongest_first:  # telling one name from a near twin: the strongest difference first
+        candidates = sorted(candidates, key=lambda q: -q.strength)
+    for q in candidates:
+        if q.key not in own and (q.key, q.word) not in shared:
+            d.qualifiers.append(q)
+            return True
+    return False
+
+
+def _one_word_apart(drafts: list[Draft]) -> list[tuple[Draft, Draft]]:
+    """Pairs of different names where one is the other plus or minus a single word."""
+    out = []
+    for i, a in enumerate(drafts):
+        for b in drafts[i + 1 :]:
+            wa, wb = set(a.name().lower().split()), set(b.name().lower().split())
+            if wa != wb and len(wa ^ wb) <= 1:
+                out.append((a, b))
+    return out
 
 
 def slugify(name: str) -> str:

@@ -1,5 +1,6 @@
-"""How sure the figures are: intervals against independent computations, and KPIs without
-signal (issue: numbers an executive can trust)."""
+"""Numbers an executive can trust: intervals against independent computations, KPIs without
+signal, the outcome kept out of the clustering, records that are not customers, and persona
+names held against the numbers."""
 
 import numpy as np
 import pandas as pd
@@ -170,3 +171,56 @@ def test_data_issue_reasons_on_made_up_rows():
         "negative amount",
         "",
     ]
+
+
+# ------------------------------------------------------------------ names the data supports
+
+
+def _facts(summary, segment):
+    from reportgen.describe.personas import Facts
+
+    everyone = summary.everyone
+    population = {
+        "deals_share": everyone.deals_share,
+        **{f"channel_{c}": v for c, v in everyone.channel_mix.items()},
+    }
+    signals = {k for k, t in summary.kpi_tests.items() if t.signal}
+    return Facts(segment.profile, summary.overall, segment.kpis, population, signals)
+
+
+def _check_names(summary):
+    from reportgen.describe.personas import failed_claims
+
+    names = [s.persona.name for s in summary.segments]
+    for s in summary.segments:
+        assert failed_claims(s.persona.name, _facts(summary, s)) == [], s.persona.name
+    words = [set(n.lower().split()) for n in names]
+    for i in range(len(words)):
+        for j in range(i + 1, len(words)):
+            assert len(words[i] ^ words[j]) >= 2, (names[i], names[j])
+    return names
+
+
+def test_no_persona_name_contradicts_its_kpis_on_the_real_file(real_analysis):
+    from reportgen.describe.personas import failed_claims
+
+    summary = real_analysis.summary
+    names = _check_names(summary)
+    assert "Budget-Conscious Families" not in names  # was one word from its neighbour's name
+    assert not any("Lapsing" in n for n in names)  # retention has no signal here
+    # the claims can fail: the affluent segment's facts do not make it "Budget-Conscious"
+    rich = max(summary.segments, key=lambda s: s.kpis.avg_income)
+    assert failed_claims("Budget-Conscious Shoppers", _facts(summary, rich)) == [
+        "Budget-Conscious"
+    ]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_persona_name_contradicts_its_kpis_on_synthetic_tables(tmp_path, seed):
+    from reportgen.input.synth import write_synthetic
+    from reportgen.pipeline import analyse
+
+    path = tmp_path / f"synth-{seed}.tsv"
+    write_synthetic(path, rows=3000, seed=seed)
+    config = Config()
+    _check_names(analyse(load_customers(path, config), config).summary)
