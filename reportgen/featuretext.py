@@ -57,17 +57,15 @@ def kind(feature: str) -> str:
 
 
 def number(value: float, decimals: int = 0) -> str:
-    """12345.6 -> "12,346"; with decimals=1 -> "12,345.6"; trailing ".0" is kept only if asked."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:,.{decimals}f}"
+    """12345.6 -> "12,346"; with decimals=1 -> "12,345.6" (the report's one number format)."""
+    return wording.number(value, decimals)
 
 
 def value(feature: str, x: float) -> str:
     """A feature value in its own unit: money and days as integers, shares as percent."""
     k = kind(feature)
     if k == "share":
-        return f"{100 * x:.0f}%"
+        return percent(x)
     if k in ("money", "days", "years"):
         return number(x)
     if k == "flag":
@@ -79,14 +77,15 @@ def mean_value(feature: str, x: float) -> str:
     """An average of a feature: counts keep one decimal ("0.8 children"), shares as percent."""
     k = kind(feature)
     if k == "share" or k == "flag":
-        return f"{100 * x:.0f}%"
+        return percent(x)
     if k in ("money", "days", "years"):
         return number(x)
     return number(x, 1)
 
 
 def percent(x: float, decimals: int = 0) -> str:
-    return f"{100 * x:.{decimals}f}%"
+    """0.2345 -> "23%" (the report's one percent format)."""
+    return wording.percent(x, decimals)
 
 
 def nice_threshold(low: float, high: float) -> float:

@@ -210,9 +210,7 @@ def test_no_persona_name_contradicts_its_kpis_on_the_real_file(real_analysis):
     assert not any("Lapsing" in n for n in names)  # retention has no signal here
     # the claims can fail: the affluent segment's facts do not make it "Budget-Conscious"
     rich = max(summary.segments, key=lambda s: s.kpis.avg_income)
-    assert failed_claims("Budget-Conscious Shoppers", _facts(summary, rich)) == [
-        "Budget-Conscious"
-    ]
+    assert failed_claims("Budget-Conscious Shoppers", _facts(summary, rich)) == ["Budget-Conscious"]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
