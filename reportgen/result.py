@@ -150,6 +150,8 @@ class KpiTest(_Model):
     #: "no signal in this data", never as a finding
     signal: bool
     text: str
+    #: pairs of segment ids whose rates do not differ from each other (χ² test, p >= 0.05)
+    indistinguishable: list[list[int]] = []
 
 
 class Driver(_Model):

@@ -1,4 +1,4 @@
-"""Every setting the config accepts is documented in README's configuration reference."""
+"""README tells the truth it tests: every setting documented, the real-file figures current."""
 
 import re
 from pathlib import Path
@@ -7,7 +7,8 @@ from pydantic import BaseModel
 
 from reportgen.config import Config
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def _reference() -> str:
@@ -57,3 +58,22 @@ def test_documented_settings_exist():
             if key not in model.model_fields:
                 stale.append(f"{name}.{key}" if name else key)
     assert not stale, f"README documents settings that do not exist: {stale}"
+
+
+def test_readme_real_file_figures_come_from_a_real_file_run(real_analysis):
+    """README's k, silhouette, stability, persona table, tests and rules are written by
+    docs/readme_figures.py; rerun it with --write when a change moves them."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "readme_figures", ROOT / "docs" / "readme_figures.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = module.blocks(real_analysis.summary)
+    found = module.readme_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert set(found) == set(expected)
+    for name, body in expected.items():
+        assert found[name] == body, (
+            f"README block {name!r} is stale: run docs/readme_figures.py --write"
+        )

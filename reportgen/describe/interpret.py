@@ -77,7 +77,14 @@ def kpi_tests(totals: SegmentTotals, features: pd.DataFrame, recency_days: int):
                     f"(Kolmogorov-Smirnov test against uniform, {_p(measure_p)})"
                 )
             text += ": no signal in this data."
+        same = []
+        for i in range(len(totals.segment_ids)):
+            for j in range(i + 1, len(totals.segment_ids)):
+                pair = [i, j]
+                if iv.homogeneity(hits[pair], totals.count[pair]) >= 0.05:
+                    same.append([int(totals.segment_ids[i]), int(totals.segment_ids[j])])
         out[kpi] = KpiTest(
+            indistinguishable=same,
             kpi=kpi,
             segments_p_value=round(p, 6),
             measure_test=extra,

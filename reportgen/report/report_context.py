@@ -140,15 +140,32 @@ def _interval(kpis: Kpis, key: str, fmt) -> str:
 
 
 def kpi_rows(
-    kpis: Kpis, avg: dict[str, float], tests: dict[str, KpiTest] | None = None
+    kpis: Kpis,
+    avg: dict[str, float],
+    tests: dict[str, KpiTest] | None = None,
+    segment_id: int | None = None,
+    names: dict[int, str] | None = None,
 ) -> list[KpiRow]:
     """The persona page's 'key figures against the average' table: each value with its 95 %
     interval; `versus` says whether the interval leaves the average ("above" / "below") or
-    covers it ("same"); a KPI without signal in the data (tests) is marked so, never red."""
+    covers it ("same"); a KPI without signal in the data (tests) is marked so, never red;
+    a rate that does not differ from another segment's says so in its note."""
     tests = tests or {}
+
+    def twins(key: str) -> str:
+        test = tests.get(key)
+        if test is None or not test.signal or segment_id is None or not names:
+            return ""
+        other = [
+            names.get(b if a == segment_id else a, "")
+            for a, b in test.indistinguishable
+            if segment_id in (a, b)
+        ]
+        return f"no different from {', '.join(other)}" if other else ""
 
     def row(label, key, value, average, fmt, note="", worse=False, versus_key=None):
         test = tests.get(key)
+        note = "; ".join(n for n in (note, twins(key)) if n)
         return KpiRow(
             label,
             fmt(value),
@@ -258,7 +275,7 @@ def segment_views(
             share=s.share,
             revenue_share=revenue[s.id],
             segment=s,
-            kpi_rows=kpi_rows(s.kpis, avg, summary.kpi_tests) if s.kpis else [],
+            kpi_rows=kpi_rows(s.kpis, avg, summary.kpi_tests, s.id, names) if s.kpis else [],
             top_recommendation=s.recommendations[0].action if s.recommendations else "",
             traits=list(s.persona.traits) if s.persona else _fallback_traits(s),
             categories=_top_categories(s),
