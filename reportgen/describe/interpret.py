@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import featuretext as ft
 from ..config import Config
 from ..fitting import explain
 from ..result import Analysis, Explanations, KpiTest
@@ -266,8 +267,9 @@ def interpret(
             f"would share {chance:.0%}. LIME fits a local linear model on quartile bins of "
             "the probability, SHAP splits the margin exactly, so they can disagree.",
             "Rules: precision and recall of the rounded rule on the fitted customers; rules "
-            f"may also use {', '.join(f for f in names if f not in groups) or 'no other features'}"
-            ", which K-Means never saw.",
+            "may also use "
+            + (", ".join(ft.label(f).lower() for f in names if f not in groups) or "nothing else")
+            + ", which K-Means never saw.",
             *notes,
         ],
         shap={

@@ -626,7 +626,7 @@ def _kpis(c: _Ctx) -> None:
             if key == "avg_spend" and "TotalSpend" in overall:
                 avg = overall["TotalSpend"]
         if quiet:
-            title = f"{title}: no signal in this data"
+            title = f"{title} (no signal)"
         ax.axvline(avg, color="#333333", linestyle="--", linewidth=0.9)
         small = pct and max(vals) < 0.1
         ends = [r[1] if r else v for v, r in zip(vals, ranges, strict=True)]
@@ -722,7 +722,13 @@ def _shap_bar(c: _Ctx) -> None:
     weighted = weighted / total if total > 0 else weighted
     order = np.argsort(weighted.sum(axis=1))[::-1][:10][::-1]
     ylabels = [wording.label(names[i]) for i in order]
-    fig = _figure(6.6, 0.8 + 0.25 * len(order), left=_text_width(ylabels))
+    legend_rows = math.ceil(len(c.summary.segments) / 2)
+    fig = _figure(
+        6.6,
+        1.0 + 0.25 * len(order) + 0.2 * legend_rows,
+        left=_text_width(ylabels),
+        bottom=0.55 + 0.2 * legend_rows,
+    )
     ax = fig.add_subplot()
     left = np.zeros(len(order))
     for j, s in enumerate(c.summary.segments):
@@ -733,8 +739,9 @@ def _shap_bar(c: _Ctx) -> None:
     ax.grid(axis="y", visible=False)
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.set_xlabel(f"Overall {MARGIN_AXIS}")
-    ax.set_title("What decides segment membership overall (exact SHAP of K-Means)")
-    ax.legend(loc="lower right")
+    ax.set_title("What decides segment membership (exact SHAP of K-Means)")
+    axes_height = 0.15 + 0.25 * len(order)  # inches: the figure minus its margins
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.42 / axes_height), ncol=2)
     top = [wording.label(names[i]) for i in order[::-1][:3]]
     c.save(
         fig,
@@ -771,7 +778,7 @@ def _shap_beeswarm(c: _Ctx) -> None:
         "SHAP value: how far the feature moves the customer towards their own segment "
         "(right) or the next-nearest one (left)"
     )
-    ax.set_title("How each feature pushes customers into their segment (exact SHAP of K-Means)")
+    ax.set_title("How each feature pushes customers into their segment (SHAP)")
     sm = matplotlib.cm.ScalarMappable(cmap=cmap)
     bar = fig.colorbar(sm, ax=ax, shrink=0.7, pad=0.02, fraction=0.03, ticks=[0, 1])
     bar.ax.set_yticklabels(["low", "high"])
