@@ -258,6 +258,10 @@ class MetricChange(_Model):
     previous: float
     current: float
     change: float
+    #: 95 % sampling noise of the change (±), where it can be estimated
+    noise: float | None = None
+    #: True when |change| > noise: a movement, not sampling noise
+    beyond_noise: bool | None = None
 
 
 class SegmentChange(_Model):
@@ -277,6 +281,8 @@ class SegmentChange(_Model):
     share: float | None = None
     previous_share: float | None = None
     share_change: float | None = None
+    #: 95 % sampling noise of share_change (±); a smaller move is not called a movement
+    share_noise: float | None = None
     #: last month's persona name (equal to `name` unless the configuration renamed it)
     previous_name: str | None = None
     #: centroid distance to the previous segment, in standard deviations (matched only)

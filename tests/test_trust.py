@@ -222,3 +222,34 @@ def test_no_persona_name_contradicts_its_kpis_on_synthetic_tables(tmp_path, seed
     write_synthetic(path, rows=3000, seed=seed)
     config = Config()
     _check_names(analyse(load_customers(path, config), config).summary)
+
+
+# ------------------------------------------------------------------ month over month
+
+
+def test_a_share_move_within_sampling_noise_is_not_called_a_movement(real_analysis):
+    from reportgen.describe.changes import highlights, proportion_noise
+    from tests.fake_changes import fake_changes
+
+    changes = fake_changes(real_analysis)
+    changes.migration.top_moves = []
+    n = changes.customers
+    for s in changes.segments:  # each share moved by 0.3 points on 2,240 customers: noise
+        s.previous_share = s.share - 0.003
+        s.share_change = 0.003
+        s.share_noise = proportion_noise(s.previous_share, n, s.share, n)
+        assert s.share_noise > 0.003
+    said = " ".join(highlights(changes))
+    assert "rose" not in said and "fell" not in said
+    assert "beyond sampling noise" in said
+    big = changes.segments[0]  # one real movement: 6 points
+    big.previous_share, big.share_change = big.share - 0.06, 0.06
+    big.share_noise = proportion_noise(big.previous_share, n, big.share, n)
+    assert f"The share of {big.name} rose" in " ".join(highlights(changes))
+
+
+def test_proportion_noise_matches_the_two_sample_formula():
+    from reportgen.describe.changes import proportion_noise
+
+    expected = 1.959963984540054 * np.sqrt(0.2 * 0.8 / 1000 + 0.25 * 0.75 / 1200)
+    assert proportion_noise(0.2, 1000, 0.25, 1200) == pytest.approx(expected)

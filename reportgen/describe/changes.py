@@ -8,12 +8,14 @@ movements for the executive summary.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import pandas as pd
 
 from ..fitting.identity import Match, PreviousRun
 from ..result import Changes, MetricChange, Migration, Move, Segment, SegmentChange, Summary
+from .intervals import Z95
 
 #: how many off-diagonal migration cells `Migration.top_moves` keeps
 TOP_MOVES = 10
@@ -45,6 +47,39 @@ def _deltas(previous: dict, current: dict, keys: list[str] | None = None) -> dic
             if d is not None:
                 out[key] = d
     return out
+
+
+RATE_KPIS = ["response_rate", "any_campaign_acceptance", "retention_risk", "complaint_rate"]
+MEAN_KPIS = ["avg_spend", "avg_income"]
+
+
+def proportion_noise(p1: float, n1: float, p2: float, n2: float) -> float | None:
+    """± 95 % noise of p2 − p1 for two independent proportions."""
+    if n1 <= 0 or n2 <= 0:
+        return None
+    return Z95 * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+
+
+def _mean_se(kpis: dict, key: str) -> float | None:
+    """A mean's standard error from its 95 % interval (normal approximation)."""
+    lo_hi = (kpis.get("intervals") or {}).get(key)
+    return None if not lo_hi else (lo_hi[1] - lo_hi[0]) / (2 * Z95)
+
+
+def _with_noise(deltas: dict, previous: dict, current: dict) -> dict:
+    """Add the sampling noise to the KPI changes that have one."""
+    for key, d in deltas.items():
+        noise = None
+        if key in RATE_KPIS:
+            n1, n2 = previous.get("size", 0), current["size"]
+            noise = proportion_noise(d.previous, n1, d.current, n2)
+        elif key in MEAN_KPIS:
+            a, b = _mean_se(previous, key), _mean_se(current, key)
+            noise = None if a is None or b is None else Z95 * math.hypot(a, b)
+        if noise is not None:
+            d.noise = round(noise, 6)
+            d.beyond_noise = abs(d.change) > noise
+    return deltas
 
 
 def migration(
@@ -110,6 +145,8 @@ def compare(
     for p in previous.segments:
         names.setdefault(p.id, p.persona or f"Segment {p.id}")
 
+    current_total = sum(s.size for s in summary.segments)
+    previous_total = sum(p.size for p in previous.segments)
     rows: list[SegmentChange] = []
     for sid in sorted(current):
         seg = current[sid]
@@ -126,10 +163,13 @@ def compare(
             row.size_change = seg.size - prev.size
             row.previous_share = round(prev.share, 6)
             row.share_change = round(seg.share - prev.share, 6)
+            noise = proportion_noise(prev.share, previous_total, seg.share, current_total)
+            row.share_noise = None if noise is None else round(noise, 6)
             row.previous_name = prev.persona or f"Segment {prev.id}"
             row.distance = match.distance.get(sid)
             if seg.kpis is not None and prev.kpis:
-                row.kpis = _deltas(prev.kpis, seg.kpis.model_dump())
+                now = seg.kpis.model_dump()
+                row.kpis = _with_noise(_deltas(prev.kpis, now), prev.kpis, now)
             row.profile = _deltas(prev.profile, seg.profile, features)
         rows.append(row)
     for sid in match.vanished:
@@ -220,7 +260,15 @@ def highlights(changes: Changes) -> list[str]:
         sentence = "; ".join(parts)
         out.append(sentence[0].upper() + sentence[1:] + ".")
 
-    matched = [s for s in changes.segments if s.status == "matched" and s.share_change]
+    moved = [s for s in changes.segments if s.status == "matched" and s.share_change]
+    # a share that moved less than its sampling noise is not a movement
+    matched = [s for s in moved if s.share_noise is None or abs(s.share_change) > s.share_noise]
+    if moved and not matched and len(out) < 3:
+        widest = max(s.share_noise or 0.0 for s in moved)
+        out.append(
+            "No segment's share of customers moved beyond sampling noise "
+            f"(±{widest * 100:.1f} points at most) {since}."
+        )
     if matched and len(out) < 3:
         # by share, not head count: a file that grew makes every segment bigger
         top = max(matched, key=lambda s: (abs(s.share_change or 0.0), -s.id))
