@@ -54,6 +54,8 @@ def test_assign_reproduces_the_run_and_names_personas(small_run, small_file, tmp
             "persona",
             "excluded_from_fit",
             "exclusion_reason",
+            "data_issue",
+            "data_issue_reason",
             "distance_to_centroid",
             "margin_to_next_segment",
             "driver_1",
