@@ -48,6 +48,59 @@ FEATURES: dict[str, tuple[str, str]] = {
     "Marital_Status": ("Marital status", ""),
 }
 
+#: Every KPI, defined once: field -> (name, definition, unit). The population is always
+#: the segment's customers without a data issue (sizes count every customer). The persona
+#: pages, the glossary and the e-mail use these names; {days} is
+#: kpis.retention_recency_days.
+KPIS: dict[str, tuple[str, str, str]] = {
+    "customer_share": ("Share of customers", "customers in the segment ÷ all customers", "%"),
+    "revenue_share": (
+        "Share of spend",
+        "the segment's spend in the last two years ÷ all customers' spend",
+        "%",
+    ),
+    "avg_spend": (
+        "Average spend (2 years)",
+        "mean spend on all product categories in the last two years",
+        "spend",
+    ),
+    "avg_income": ("Average income", "mean yearly household income", "per year"),
+    "response_rate": (
+        "Response to last campaign",
+        "share who accepted the last campaign's offer (the outcome; never a clustering input)",
+        "%",
+    ),
+    "any_campaign_acceptance": (
+        "Accepted earlier campaigns",
+        "share who accepted at least one of campaigns 1–5 (the clustering feature "
+        "'Earlier campaigns accepted' counts them)",
+        "%",
+    ),
+    "retention_risk": (
+        "Retention risk",
+        "share whose last purchase was more than {days} days before the reference date",
+        "%",
+    ),
+    "complaint_rate": ("Complaints", "share who complained in the last two years", "%"),
+    "deals_share": (
+        "Discount share of purchases",
+        "discounted purchases ÷ web, catalogue and store purchases (a discounted purchase "
+        "is also one of those)",
+        "%",
+    ),
+    "channel_mix": (
+        "Channel mix",
+        "web, catalogue and store purchases, each ÷ all three; the preferred channel is the "
+        "one used most relative to all customers",
+        "%",
+    ),
+}
+
+
+def kpi_name(field: str) -> str:
+    return KPIS[field][0]
+
+
 _SHARES = {"WebShare", "CatalogShare", "StoreShare", "DealsShare"}
 _DASH = "–"
 

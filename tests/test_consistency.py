@@ -108,8 +108,15 @@ def pdf_facts(pdf_path, names: list[str]) -> dict[str, list[tuple[str, str, str]
     for number, page in enumerate(PdfReader(str(pdf_path)).pages, start=1):
         text = re.sub(r"\s+", " ", page.extract_text() or "")
         for name in names:
-            if f"{name}: " in text and "of total spend" in text:
-                out.setdefault(name, []).extend(_facts_in_text(text, name, f"PDF page {number}"))
+            if not re.search(rf"{re.escape(name)} Segment \d+ · ", text):
+                continue  # not this segment's persona page
+            where = f"PDF page {number}"
+            found = out.setdefault(name, [])
+            found.extend(_facts_in_text(text, name, where))
+            for label, measure in KPI_ROWS.items():
+                m = re.search(rf"{re.escape(label)} ({NUMBER}%?)", text)
+                if m:
+                    found.append((f"{where} key figures", measure, m[1]))
     return out
 
 
@@ -152,7 +159,14 @@ def test_every_persona_figure_in_the_pdf_equals_the_summary(real_run):
     facts = pdf_facts(real_run.folder / "report.pdf", names)
     assert set(facts) == set(names)
     for found in facts.values():
-        assert {m for _, m, _ in found} >= {"size", "customer_share", "revenue_share", "avg_income"}
+        measures = {m for _, m, _ in found}
+        assert measures >= {
+            "size",
+            "customer_share",
+            "revenue_share",
+            "avg_income",
+            "response_rate",
+        }
     assert mismatches(facts, summary) == []
 
 

@@ -134,6 +134,8 @@ def _interval(kpis: Kpis, key: str, fmt) -> str:
     lo_hi = kpis.intervals.get(key)
     if not lo_hi:
         return ""
+    if fmt is wording.number and max(abs(v) for v in lo_hi) >= 10_000:
+        fmt = wording.compact  # "33.6k–34.1k": a range must fit beside its value
     lo, hi = (fmt(v) for v in lo_hi)
     unit = "%" if lo.endswith("%") and hi.endswith("%") else ""
     return f"{lo.rstrip('%') if unit else lo}–{hi}"
@@ -161,7 +163,7 @@ def kpi_rows(
             for a, b in test.indistinguishable
             if segment_id in (a, b)
         ]
-        return f"no different from {', '.join(other)}" if other else ""
+        return f"≈ {', '.join(other)}" if other else ""
 
     def row(label, key, value, average, fmt, note="", worse=False, versus_key=None):
         test = tests.get(key)
@@ -181,7 +183,7 @@ def kpi_rows(
     pct0, pct1 = wording.percent, lambda v: wording.percent(v, 1)
     rows = [
         row(
-            "Share of spend",
+            wording.kpi_name("revenue_share"),
             "revenue_share",
             kpis.revenue_share,
             kpis.customer_share,
@@ -189,7 +191,7 @@ def kpi_rows(
             "average = its share of customers",
         ),
         row(
-            "Average spend (2 years)",
+            wording.kpi_name("avg_spend"),
             "avg_spend",
             kpis.avg_spend,
             avg.get("avg_spend"),
@@ -199,7 +201,7 @@ def kpi_rows(
     if kpis.avg_income is not None:
         rows.append(
             row(
-                "Average income",
+                wording.kpi_name("avg_income"),
                 "avg_income",
                 kpis.avg_income,
                 avg.get("avg_income"),
@@ -209,33 +211,32 @@ def kpi_rows(
     acc = _acceptance(kpis)
     rows += [
         row(
-            "Response to last campaign",
+            wording.kpi_name("response_rate"),
             "response_rate",
             kpis.response_rate,
             avg.get("response_rate"),
             pct1,
         ),
         row(
-            "Accepted earlier campaigns",
+            wording.kpi_name("any_campaign_acceptance"),
             "any_campaign_acceptance",
             acc,
             avg.get("campaign_acceptance"),
             pct1,
-            "≥ 1 of campaigns 1–5, a clustering feature"
+            "≥ 1 of campaigns 1–5 (clustering feature)"
             if getattr(kpis, "any_campaign_acceptance", None) is not None
             else "average of campaigns 1–5",
         ),
         row(
-            "Retention risk",
+            wording.kpi_name("retention_risk"),
             "retention_risk",
             kpis.retention_risk,
             avg.get("retention_risk"),
             pct0,
-            "no recent purchase",
             worse=True,
         ),
         row(
-            "Complaints",
+            wording.kpi_name("complaint_rate"),
             "complaint_rate",
             kpis.complaint_rate,
             avg.get("complaint_rate"),
@@ -448,6 +449,10 @@ def build_context(
         "headline": headline(s, views),
         "overall_kpis": overall_kpis(s),
         "dictionary": data_dictionary(s),
+        "kpi_definitions": [
+            (name, text.format(days=s.run.config.get("kpis", {}).get("retention_recency_days", 60)))
+            for name, text, _unit in wording.KPIS.values()
+        ],
         "config_toml": to_toml(s.run.config),
         "config_toml_columns": halves(to_toml(s.run.config)),
         "samples": samples(s),
