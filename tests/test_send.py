@@ -134,7 +134,9 @@ def test_the_report_arrives_with_both_bodies_and_the_pdf(run_dir, server):
     body_html = msg.get_body(("html",)).get_content()
     for seg in summary["segments"]:
         name = seg["persona"]["name"] if seg["persona"] else f"Segment {seg['id']}"
-        assert f"{name}: {seg['size']:,} customers ({seg['share']:.1%})" in text
+        share, spend = round(100 * seg["share"]), round(100 * seg["kpis"]["revenue_share"])
+        # the report's figures, in the report's format
+        assert f"{name}: {seg['size']:,} customers ({share}%), {spend}% of spend" in text
         assert f"<td style='text-align:right'>{seg['size']:,}</td>" in body_html
     assert "Changes since 2026-10:" in text and "Changes since 2026-10</h3>" in body_html
     for sentence in summary["changes"]["highlights"]:

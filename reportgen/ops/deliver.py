@@ -19,7 +19,7 @@ from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Literal
 
-from .. import __version__
+from .. import __version__, wording
 from ..config import SmtpConfig
 from ..errors import DeliveryError, InputError
 from ..result import Summary
@@ -185,7 +185,8 @@ def _body(summary: Summary, attachments: list[str]) -> tuple[str, str]:
             delta = "new"
         elif ch is not None and ch.size_change is not None:
             delta = f"{ch.size_change:+,} since {changes.previous_period}"
-        rows.append((_name(seg), seg.size, seg.share, delta))
+        spend = wording.percent(seg.kpis.revenue_share) if seg.kpis else "–"
+        rows.append((_name(seg), seg.size, wording.percent(seg.share), spend, delta))
     customers = summary.data_quality.rows_in
 
     lines = [
@@ -193,9 +194,10 @@ def _body(summary: Summary, attachments: list[str]) -> tuple[str, str]:
         "",
         f"{summary.model.k} segments of {customers:,} customers:",
     ]
-    for name, size, share, delta in rows:
+    for name, size, share, spend, delta in rows:
         lines.append(
-            f"  - {name}: {size:,} customers ({share:.1%})" + (f", {delta}" if delta else "")
+            f"  - {name}: {size:,} customers ({share}), {spend} of spend"
+            + (f", {delta}" if delta else "")
         )
     if changes is not None:
         lines += ["", f"Changes since {changes.previous_period}:"]
@@ -210,15 +212,17 @@ def _body(summary: Summary, attachments: list[str]) -> tuple[str, str]:
     e = html.escape
     table = "".join(
         f"<tr><td>{e(name)}</td><td style='text-align:right'>{size:,}</td>"
-        f"<td style='text-align:right'>{share:.1%}</td><td>{e(delta)}</td></tr>"
-        for name, size, share, delta in rows
+        f"<td style='text-align:right'>{share}</td><td style='text-align:right'>{spend}</td>"
+        f"<td>{e(delta)}</td></tr>"
+        for name, size, share, spend, delta in rows
     )
     parts = [
         "<!DOCTYPE html><html><body style='font-family:sans-serif'>",
         f"<h2>{e(title)} — {e(period)}</h2>",
         f"<p>{summary.model.k} segments of {customers:,} customers:</p>",
         "<table cellpadding='4'><tr><th align='left'>Segment</th><th>Customers</th>"
-        f"<th>Share</th><th align='left'>Change</th></tr>{table}</table>",
+        "<th>Share of customers</th><th>Share of spend</th><th align='left'>Change</th></tr>"
+        f"{table}</table>",
     ]
     if changes is not None:
         items = "".join(f"<li>{e(h)}</li>" for h in changes.highlights) or "<li>none</li>"
