@@ -219,7 +219,7 @@ def score_table(
             recency,
             result.customers["exclusion_reason"].to_numpy(dtype=object),
             result.report,
-            result.customers["data_issue"].to_numpy(dtype=object),
+            result.customers["data_issue"],
         )
         totals = chunk if totals is None else totals.merge(chunk)
         frames.append(result.customers)

@@ -67,8 +67,8 @@ class SegmentTotals:
         report: CleaningReport | None = None,
         issues: np.ndarray | None = None,
     ) -> SegmentTotals:
-        """`issues`: each row's data issue ('' for none); rows with one are counted in
-        `flagged` and left out of every sum."""
+        """`issues`: each row's data issue ('' for none; a categorical is read by its codes);
+        rows with one are counted in `flagged` and left out of every sum."""
         k = len(segment_ids)
         position = {s: i for i, s in enumerate(segment_ids)}
         present, codes = np.unique(np.asarray(labels), return_inverse=True)
@@ -76,11 +76,14 @@ class SegmentTotals:
         flagged = np.zeros(k, dtype=np.int64)
         issue_counts: Counter = Counter()
         if issues is not None:
-            issues = np.asarray(issues, dtype=object)
-            bad = issues != ""
+            issues = pd.Categorical(issues)
+            codes = np.asarray(issues.codes)
+            none = list(issues.categories).index("") if "" in issues.categories else -2
+            bad = codes != none
             if bad.any():
                 flagged = np.bincount(slot[bad], minlength=k).astype(np.int64)
-                issue_counts.update(pd.Series(issues[bad]).value_counts().to_dict())
+                found = pd.Series(np.asarray(issues)[bad]).value_counts()
+                issue_counts.update({str(a): int(b) for a, b in found.items()})
                 keep = ~bad
                 features, cleaned, slot = features[keep], cleaned[keep], slot[keep]
 

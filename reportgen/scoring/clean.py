@@ -161,25 +161,29 @@ DATA_ISSUES = ["", "age over 100", "placeholder income", "negative amount"]
 _MIN_PLACEHOLDER_DIGITS = 5
 
 
-def data_issue_reasons(features: pd.DataFrame, bounds: OutlierBounds) -> np.ndarray:
-    """Per row: '' for a believable record, else the first of DATA_ISSUES that applies:
-    an age over 100, a repeated-digit income above the income fence, or a negative amount
-    (income, a spend column or a purchase count)."""
-    n = len(features)
-    out = np.full(n, "", dtype=object)
+def data_issue_codes(features: pd.DataFrame, bounds: OutlierBounds) -> np.ndarray:
+    """Per row: 0 for a believable record, else the position in DATA_ISSUES of the first
+    issue that applies: an age over 100, a repeated-digit income above the income fence, or
+    a negative amount (income, a spend column or a purchase count)."""
+    codes = np.zeros(len(features), dtype=np.int8)
     if "Age" in features:
-        out[(features["Age"].to_numpy(dtype=float) > 100) & (out == "")] = DATA_ISSUES[1]
+        codes[features["Age"].to_numpy(dtype=float) > 100] = 1
     if "Income" in features:
         income = features["Income"].to_numpy(dtype=float)
         high = bounds.bounds.get("Income", (-np.inf, np.inf))[1]
-        out[_repeated_digits(income) & (income > high) & (out == "")] = DATA_ISSUES[2]
+        codes[(codes == 0) & (income > high) & _repeated_digits(income)] = 2
     amounts = [
         c for c in ["Income", *schema.SPEND_COLUMNS, *schema.PURCHASE_COLUMNS] if c in features
     ]
     if amounts:
         negative = (features[amounts].to_numpy(dtype=float) < 0).any(axis=1)
-        out[negative & (out == "")] = DATA_ISSUES[3]
-    return out
+        codes[(codes == 0) & negative] = 3
+    return codes
+
+
+def data_issue_reasons(features: pd.DataFrame, bounds: OutlierBounds) -> np.ndarray:
+    """Per row: '' for a believable record, else its DATA_ISSUES reason (data_issue_codes)."""
+    return np.asarray(DATA_ISSUES, dtype=object)[data_issue_codes(features, bounds)]
 
 
 def _repeated_digits(values: np.ndarray) -> np.ndarray:
@@ -194,11 +198,15 @@ def _repeated_digits(values: np.ndarray) -> np.ndarray:
 
 def exclusion_reasons(features: pd.DataFrame, bounds: OutlierBounds):
     """(why each row is left out of fitting — a fence or a data issue, '' when fitted —,
-    its data issue alone). A row with a data issue is never fitted."""
+    its data issue as a DATA_ISSUES code). A row with a data issue is never fitted."""
     reasons = outlier_reasons(features, bounds).to_numpy()
-    issues = data_issue_reasons(features, bounds)
-    reasons = np.where((reasons == "") & (issues != ""), issues, reasons)
-    return reasons, issues
+    codes = data_issue_codes(features, bounds)
+    hit = np.flatnonzero(codes > 0)
+    if len(hit):
+        hit = hit[reasons[hit] == ""]
+        reasons = reasons.copy()
+        reasons[hit] = np.asarray(DATA_ISSUES, dtype=object)[codes[hit]]
+    return reasons, codes
 
 
 def excluded_counts(reasons: pd.Series) -> dict[str, int]:
@@ -217,5 +225,6 @@ __all__ = [
     "outlier_reasons",
     "exclusion_reasons",
     "data_issue_reasons",
+    "data_issue_codes",
     "reason_labels",
 ]

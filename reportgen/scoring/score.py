@@ -112,7 +112,7 @@ def score(parts: ModelParts, frame: pd.DataFrame, source: str = "model.json") ->
             "exclusion_reason": pd.Categorical(reasons, categories=reason_labels(parts.bounds)),
             # not a believable record (age over 100, placeholder income, negative amount):
             # still scored, never part of a segment's figures
-            "data_issue": pd.Categorical(issues, categories=DATA_ISSUES),
+            "data_issue": pd.Categorical.from_codes(issues, categories=DATA_ISSUES),
             "distance_to_centroid": np.round(d_first, 6),
             "margin_to_next_segment": np.round(d_second - d_first, 6),
         }
