@@ -79,6 +79,9 @@ class SamplingConfig(_Section):
     #: customers everything that learns is fitted on (cleaning statistics, scaling, k,
     #: K-Means, stability, explanations): a reproducible random sample of the table.
     fit_rows: int = Field(50_000, ge=100)
+    #: fitted customers the k scan (a K-Means fit per k from k_min to k_max) runs on; the
+    #: final K-Means is fitted on every fitted customer of the sample.
+    k_scan_rows: int = Field(20_000, ge=100)
     #: fitted customers the silhouette is computed on (it is quadratic in the rows).
     silhouette_rows: int = Field(5_000, ge=100)
     #: fitted customers the stability check refits K-Means on (clustering.stability_fraction

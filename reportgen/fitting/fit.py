@@ -182,6 +182,11 @@ class Fitted:
                 "customer was then scored with it, and sizes, shares, profiles and KPIs count "
                 "every customer."
             )
+        if s.get("k_scan", s["fitted"]) < s["fitted"]:
+            notes["k_scan"] = (
+                f"The number of segments was chosen on a random sample of {s['k_scan']:,} of "
+                f"the {s['fitted']:,} fitted customers; the final K-Means used all of them."
+            )
         if s["silhouette"] < s["fitted"]:
             notes["silhouette"] = (
                 f"Silhouette scores on a random sample of {s['silhouette']:,} of the "
@@ -302,11 +307,17 @@ def fit(
         # the fitted rows (indices into X) in the same order, so every subset is nested
         fit_order = np.argsort(np.argsort(order)[fit_mask], kind="stable")
         sil_rows = _nested(fit_order, sampling.silhouette_rows)
+        # the k scan's rows contain the silhouette's (nested subsets of one order)
+        scan_rows = _nested(fit_order, max(sampling.k_scan_rows, sampling.silhouette_rows))
         alt_rows = _nested(fit_order, sampling.alternatives_rows)
         stab_rows = _nested(fit_order, sampling.stability_rows)
         chart_rows = _nested(order, sampling.chart_rows)
     with stages.stage("k_selection", f"Scoring k = {cc.k_min}..{cc.k_max}"):
-        scores, choice, forced, k = _k(config, X, sil_rows, parts, previous)
+        if scan_rows is None:
+            scores, choice, forced, k = _k(config, X, sil_rows, parts, previous)
+        else:
+            scan_sil = None if sil_rows is None else np.searchsorted(scan_rows, sil_rows)
+            scores, choice, forced, k = _k(config, X[scan_rows], scan_sil, parts, previous)
     with stages.stage("kmeans", f"Fitting K-Means with k = {k}"):
         match: Match | None = None
         threshold = config.history.match_threshold
@@ -368,6 +379,7 @@ def fit(
     fitted.sample_sizes = {
         "fit": len(X_all),
         "fitted": n_fit,
+        "k_scan": n_fit if scan_rows is None else len(scan_rows),
         "silhouette": n_fit if sil_rows is None else len(sil_rows),
         "stability": len(sx),
         "stability_resample": max(k + 1, int(cc.stability_fraction * len(sx))),
