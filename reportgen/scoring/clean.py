@@ -51,10 +51,13 @@ def fit_cleaning(frame: pd.DataFrame, config: CleaningConfig) -> CleaningRules:
     impute_category = {
         c: str(merged[c].mode(dropna=True).iloc[0]) for c in schema.CATEGORY_COLUMNS if c in frame
     }
+    # a constant column carries nothing, but only columns nothing is built from may go: a
+    # required column that happens to be constant in this file (nobody accepted campaign 2
+    # in its first 200 rows) still feeds the features
     dropped = [
         c
         for c in frame.columns
-        if c not in (schema.ID, schema.ENROLLED) and frame[c].nunique(dropna=True) <= 1
+        if c not in schema.REQUIRED_COLUMNS and frame[c].nunique(dropna=True) <= 1
     ]
     return CleaningRules(
         impute_numeric=impute_numeric,

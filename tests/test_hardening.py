@@ -1,0 +1,32 @@
+"""Bad or unusual input ends well (issue: hardening). More of that issue is still open."""
+
+import pandas as pd
+
+from reportgen.config import Config
+from reportgen.input.load import load_customers
+from reportgen.pipeline import analyse
+
+
+def test_a_required_column_that_is_constant_in_the_file_is_kept(real_file, tmp_path):
+    """The first 200 rows of the real file: nobody accepted campaign 2. Dropping the constant
+    column made feature building fail (KeyError 'AcceptedCmp2', exit 1)."""
+    lines = real_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    path = tmp_path / "first200.csv"
+    path.write_text("".join(lines[:201]), encoding="utf-8")
+    config = Config()
+    loaded = load_customers(path, config)
+    assert loaded.frame["AcceptedCmp2"].nunique() == 1
+    analysis = analyse(loaded, config)
+    assert sum(s.size for s in analysis.summary.segments) == 200
+    # optional constant columns (Z_CostContact, Z_Revenue) are still dropped
+    assert set(analysis.summary.data_quality.dropped_columns) == {"Z_CostContact", "Z_Revenue"}
+
+
+def test_teenagers_all_zero_runs(small_file, tmp_path):
+    frame = pd.read_csv(small_file, sep="\t")
+    frame["Teenhome"] = 0
+    path = tmp_path / "no-teens.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    config = Config()
+    analysis = analyse(load_customers(path, config), config)
+    assert all(s.profile["Teenhome"] == 0 for s in analysis.summary.segments)
