@@ -1,6 +1,7 @@
 """Bad or unusual input ends well (issue: hardening). More of that issue is still open."""
 
 import pandas as pd
+import pytest
 
 from reportgen.config import Config
 from reportgen.input.load import load_customers
@@ -30,3 +31,34 @@ def test_teenagers_all_zero_runs(small_file, tmp_path):
     config = Config()
     analysis = analyse(load_customers(path, config), config)
     assert all(s.profile["Teenhome"] == 0 for s in analysis.summary.segments)
+
+
+@pytest.mark.parametrize(
+    "value, column",
+    [
+        ("inf", "Income"),
+        ("-inf", "Income"),
+        ("1e309", "Income"),
+        ("1e300", "Income"),
+        ("1e308", "MntWines"),
+    ],
+)
+def test_non_finite_or_absurd_numbers_are_refused_with_one_line(real_file, tmp_path, value, column):
+    """They passed the number check and crashed later in PCA or the explanations (exit 1)."""
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    frame = pd.read_csv(real_file, sep="\t", dtype=str)
+    frame.loc[5, column] = value
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, sep="\t", index=False)
+    for command in (
+        ["run", "--data", str(path), "--out", str(tmp_path / "out"), "--no-history"],
+        ["validate", "--data", str(path)],
+    ):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert f"column {column}, row 7" in result.output and "not a usable number" in result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

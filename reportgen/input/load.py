@@ -791,6 +791,11 @@ def _to_category(series: pd.Series) -> pd.Series:
     return _as_text(series).astype("str")
 
 
+#: the largest magnitude a customer-table number may have: beyond it a value is a typo or
+#: overflow, and its square (the intervals, K-Means) would not be finite
+MAX_NUMBER = 1e12
+
+
 def _to_number(series: pd.Series, kind: str, where: _Where, issues: _Issues) -> pd.Series | None:
     if pd.api.types.is_bool_dtype(series.dtype):
         values = series.astype("float64")
@@ -817,6 +822,17 @@ def _to_number(series: pd.Series, kind: str, where: _Where, issues: _Issues) -> 
                 )
                 return None
         values = values.astype("float64") if values.dtype.kind not in "iu" else values
+    if values.dtype.kind == "f":
+        array = values.to_numpy()
+        wild = ~np.isnan(array) & ~(np.abs(array) <= MAX_NUMBER)  # inf, 1e309, 1e300, ...
+        if wild.any():
+            position = _first(wild)
+            issues.add(
+                f"{where.at(position)}: {_show(series.iloc[position])} is not a usable number "
+                f"(infinite, or beyond ±{MAX_NUMBER:,.0f}) — fix the value or leave the cell "
+                "empty (empty cells count as missing)"
+            )
+            return None
     if kind == "float":
         return values.astype("float64")
     if values.dtype.kind in "iu":
