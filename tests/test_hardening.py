@@ -62,3 +62,19 @@ def test_non_finite_or_absurd_numbers_are_refused_with_one_line(real_file, tmp_p
         assert f"column {column}, row 7" in result.output and "not a usable number" in result.output
         assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["01-01-9999", "31-12-1815"])
+def test_dates_outside_a_plausible_window_are_refused(real_file, tmp_path, value):
+    """01-01-9999 used to load as 1815-03-31 (nanosecond overflow) and the run exited 0."""
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    frame = pd.read_csv(real_file, sep="\t", dtype=str)
+    frame.loc[5, "Dt_Customer"] = value
+    path = tmp_path / "bad-date.csv"
+    frame.to_csv(path, sep="\t", index=False)
+    result = CliRunner().invoke(cli, ["validate", "--data", str(path)])
+    assert result.exit_code == 2
+    assert f"row 7: date '{value}' is outside 1900–2100" in result.output

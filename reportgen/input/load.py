@@ -888,6 +888,10 @@ def _label(fmt: str) -> str:
     return fmt
 
 
+#: the years a customer-table date may fall in; anything else is a typo or a placeholder
+DATE_YEARS = (1900, 2100)
+
+
 def _to_dates(
     series: pd.Series, where: _Where, issues: _Issues, configured: str | None
 ) -> tuple[pd.Series | None, str | None]:
@@ -914,6 +918,15 @@ def _to_dates(
     uniques = pd.Index(uniques, dtype=object)
 
     def assemble(parsed_uniques: pd.DatetimeIndex) -> pd.Series:
+        # before nanoseconds: a year outside 1677-2262 would wrap round silently there
+        years = np.asarray(parsed_uniques.year, dtype=float)
+        odd = ~np.isnan(years) & ((years < DATE_YEARS[0]) | (years > DATE_YEARS[1]))
+        if odd.any():
+            position = fail_at(odd)
+            issues.add(
+                f"{where.at(position)}: date {_show(text.iloc[position])} is outside "
+                f"{DATE_YEARS[0]}–{DATE_YEARS[1]} — fix the value (is the year mistyped?)"
+            )
         values = np.full(len(series), np.datetime64("NaT"), dtype="datetime64[ns]")
         ok = codes >= 0
         values[ok] = parsed_uniques.to_numpy(dtype="datetime64[ns]")[codes[ok]]
