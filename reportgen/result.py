@@ -129,6 +129,11 @@ class Kpis(_Model):
     deals_share: float | None = None
     #: share who accepted at least one of the earlier campaigns 1-5
     any_campaign_acceptance: float | None = None
+    #: medians of the skewed money columns (half the customers spend / earn less), from
+    #: the fit sample's customers without a data issue; medians_rows says how many
+    median_spend: float | None = None
+    median_income: float | None = None
+    median_rows: int | None = None
     #: 95 % intervals, KPI field -> [low, high] (intervals.py: Wilson for rates and the
     #: customer share, normal approximation for means, delta method for the share of spend)
     intervals: dict[str, list[float]] = {}

@@ -64,6 +64,12 @@ KPIS: dict[str, tuple[str, str, str]] = {
         "mean spend on all product categories in the last two years",
         "spend",
     ),
+    "median_spend": (
+        "Median spend (2 years)",
+        "half the customers spent less, half more (spend is skewed: a few big spenders lift "
+        "the average); from the fit sample",
+        "spend",
+    ),
     "avg_income": ("Average income", "mean yearly household income", "per year"),
     "response_rate": (
         "Response to last campaign",

@@ -65,6 +65,7 @@ def _facts_in_text(text: str, name: str, where: str) -> list[tuple[str, str, str
 KPI_ROWS = {
     "Share of spend": "revenue_share",
     "Average spend (2 years)": "avg_spend",
+    "Median spend (2 years)": "median_spend",
     "Average income": "avg_income",
     "Response to last campaign": "response_rate",
     "Retention risk": "retention_risk",

@@ -253,3 +253,15 @@ def test_proportion_noise_matches_the_two_sample_formula():
 
     expected = 1.959963984540054 * np.sqrt(0.2 * 0.8 / 1000 + 0.25 * 0.75 / 1200)
     assert proportion_noise(0.2, 1000, 0.25, 1200) == pytest.approx(expected)
+
+
+def test_medians_of_skewed_money_are_shown_beside_the_means(real_analysis, real_table):
+    used = real_table[real_analysis.customers["data_issue"].to_numpy() == ""]
+    everyone = real_analysis.summary.everyone
+    assert everyone.median_spend == pytest.approx(used["TotalSpend"].median())
+    assert everyone.median_spend < 0.7 * everyone.avg_spend  # spend is skewed
+    for s in real_analysis.summary.segments:
+        members = used[used["segment"] == s.id]
+        assert s.kpis.median_spend == pytest.approx(members["TotalSpend"].median())
+        assert s.kpis.median_income == pytest.approx(members["Income"].median())
+        assert s.kpis.median_rows == len(members)

@@ -96,6 +96,25 @@ def kpi_tests(totals: SegmentTotals, features: pd.DataFrame, recency_days: int):
     return out
 
 
+def _medians(kpis, everyone, sample: pd.DataFrame, features: pd.DataFrame) -> None:
+    """Median spend and income per segment and for everyone, from the fit sample (money is
+    skewed: a few big spenders pull the mean up). Rows with a data issue are left out."""
+    issue = sample["data_issue"].to_numpy() if "data_issue" in sample else None
+    keep = np.ones(len(sample), dtype=bool) if issue is None else (issue == "")
+    labels = sample["segment"].to_numpy()
+    spend = features["TotalSpend"].to_numpy(dtype=float) if "TotalSpend" in features else None
+    income = features["Income"].to_numpy(dtype=float) if "Income" in features else None
+    groups = [(everyone, keep), *((k, keep & (labels == s)) for s, k in kpis.items())]
+    for target, rows in groups:
+        if not rows.any():
+            continue
+        target.median_rows = int(rows.sum())
+        if spend is not None:
+            target.median_spend = float(np.median(spend[rows]))
+        if income is not None:
+            target.median_income = float(np.median(income[rows]))
+
+
 def _p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
@@ -212,6 +231,7 @@ def interpret(
     kpis = kpis_from_totals(totals)
     population = population_kpis(totals)
     summary.everyone = kpis_from_totals(totals.pooled())[0]
+    _medians(kpis, summary.everyone, sample, features)
     summary.kpi_tests = kpi_tests(totals, features, config.kpis.retention_recency_days)
     if "Complain" not in features:
         notes.append("The file has no Complain column: complaint rates are reported as 0.")

@@ -355,7 +355,9 @@ def fit(
         )
         scored = score(fitted.parts, table.sample, table.info.path).customers
         fit_labels = scored["segment"].to_numpy()[fit_mask]
-        fitted.sample_view = scored[["customer_id", "segment", "distance_to_centroid"]]
+        fitted.sample_view = scored[
+            ["customer_id", "segment", "distance_to_centroid", "data_issue"]
+        ]
     # the alternatives and the chart projections only report on the model: they run in two
     # more processes while this one scores every customer, explains the segments and checks
     # stability (Fitted.finish); three lanes on two cores balance better than two, as no

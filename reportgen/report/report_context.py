@@ -95,6 +95,7 @@ def overall_kpis(summary: Summary) -> dict[str, float]:
         out.update(complaint_rate=e.complaint_rate, avg_income=e.avg_income)
         out["campaign_acceptance"] = _acceptance(e)
         out["total_spend"] = e.avg_spend * e.size
+        out["median_spend"] = e.median_spend
         return {k: v for k, v in out.items() if v is not None}
     with_kpis = [s for s in summary.segments if s.kpis is not None]
     total = sum(s.kpis.size for s in with_kpis)  # type: ignore[union-attr]
@@ -198,6 +199,16 @@ def kpi_rows(
             wording.number,
         ),
     ]
+    if kpis.median_spend is not None:  # spend is skewed: the median says what is typical
+        rows.append(
+            row(
+                wording.kpi_name("median_spend"),
+                "median_spend",
+                kpis.median_spend,
+                avg.get("median_spend"),
+                wording.number,
+            )
+        )
     if kpis.avg_income is not None:
         rows.append(
             row(
