@@ -32,3 +32,21 @@ def real_analysis(real_file):
 
     config = Config()
     return analyse(load_customers(real_file, config), config)
+
+
+#: fixtures that read the real file; a test using one (directly or through another fixture)
+#: is marked `real`, so `pytest -m "not real"` leaves every such test out
+REAL_FIXTURES = {"real_file", "real_analysis", "real_run", "real", "original", "raw_text"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        param = getattr(getattr(item, "callspec", None), "params", {})
+        skips = [str(m.kwargs.get("reason", "")) for m in item.iter_markers("skipif")]
+        if (
+            names & REAL_FIXTURES
+            or "real" in param.values()
+            or any("real data" in reason for reason in skips)
+        ):
+            item.add_marker(pytest.mark.real)

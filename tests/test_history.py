@@ -245,9 +245,6 @@ def test_a_failed_first_run_creates_no_database(tmp_path, small_file, fast, monk
 
 
 def test_history_and_changes_with_the_report_on(tmp_path, small_file, fast):
-    pytest.importorskip(
-        "reportgen.report.render", reason="the renderer is not in this checkout yet"
-    )
     oct_file, nov_file = _months(small_file, tmp_path)
     out = tmp_path / "output"
     args = ["--quiet", "--config", fast, "run", "--data"]

@@ -92,7 +92,10 @@ def test_zero_baseline_uses_the_floor():
     assert plan.baseline_rate == pytest.approx(0.02)
     assert plan.target_rate == pytest.approx(0.024)
     assert "floor" in plan.suggestion
-    assert min_detectable_lift(0.02, 100, 0.05, 0.8, 0.5) is None or plan.min_detectable_lift
+    # the plan reports the smallest lift the 100 customers can detect, at the floored baseline
+    expected = min_detectable_lift(0.02, 100, 0.05, 0.8, 0.5)
+    assert expected is not None and expected > 1
+    assert plan.min_detectable_lift == pytest.approx(expected, abs=1e-4)
 
 
 # --------------------------------------------------------------------------- rules

@@ -200,9 +200,20 @@ def test_templates_autoescape_everything():
     assert env.autoescape("report.html") and env.autoescape("anything.txt")
 
 
-def test_css_cannot_close_its_style_element():
+def test_css_cannot_close_its_style_element(tmp_path):
+    """A brand's style.css that tries to close the <style> element (the default CSS has no
+    "</" at all, so only a hostile brand can show the escape works)."""
     from reportgen.report.brand import load_brand
     from reportgen.report.render import _css
 
-    css = str(_css(load_brand("default"), "A4"))
-    assert "</style" not in css.lower()
+    (tmp_path / "brand.toml").write_text(
+        'name = "hostile"\nprimary = "#112233"\naccent = "#445566"\n', encoding="utf-8"
+    )
+    (tmp_path / "style.css").write_text(
+        "p { color: red; }</style><script>alert(1)</script><style>", encoding="utf-8"
+    )
+    brand = load_brand(tmp_path)
+    assert brand.css_file is not None
+    css = str(_css(brand, "A4"))
+    assert "alert(1)" in css  # the brand's CSS is there, as text
+    assert "</style" not in css.lower() and "</script" not in css.lower()

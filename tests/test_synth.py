@@ -46,6 +46,7 @@ def _with_total(frame: pd.DataFrame) -> pd.DataFrame:
 # --- schema ------------------------------------------------------------------------------
 
 
+@pytest.mark.real  # reads the real file's header inside the test (the conftest hook cannot see it)
 def test_columns_match_real_header(syn: pd.DataFrame) -> None:
     if not REAL.exists():
         pytest.skip(f"real data file not found at {REAL} (../shared is not checked out)")
