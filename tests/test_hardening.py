@@ -78,3 +78,43 @@ def test_dates_outside_a_plausible_window_are_refused(real_file, tmp_path, value
     result = CliRunner().invoke(cli, ["validate", "--data", str(path)])
     assert result.exit_code == 2
     assert f"row 7: date '{value}' is outside 1900–2100" in result.output
+
+
+def test_a_model_with_nan_centroids_is_refused(small_file, tmp_path):
+    """It was accepted and put every customer in segment 0 (issue 10, defect 13)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+    from reportgen.scoring.model import _fingerprint
+
+    out = tmp_path / "run"
+    ran = CliRunner().invoke(
+        cli, ["run", "--data", str(small_file), "--out", str(out), "--no-history", "--no-report"]
+    )
+    assert ran.exit_code == 0, ran.output
+    model = json.loads((out / "model.json").read_text())
+    model["centroids"][0][0] = float("nan")
+    body = {
+        k: model[k]
+        for k in model
+        if k not in ("format", "version", "tool_version", "features", "sha256")
+    }
+    model["sha256"] = _fingerprint(body)  # a consistent checksum: only the NaN is wrong
+    (out / "model.json").write_text(json.dumps(model))
+    result = CliRunner().invoke(
+        cli,
+        [
+            "assign",
+            "--model",
+            str(out / "model.json"),
+            "--data",
+            str(small_file),
+            "--out",
+            str(tmp_path / "scores.csv"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "centroids hold a value that is not a finite number" in result.output
+    assert not (tmp_path / "scores.csv").exists()

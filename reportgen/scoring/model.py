@@ -100,6 +100,23 @@ def check_model(model: dict[str, Any], source: str = "model.json") -> None:
     width = {len(row) for row in model["centroids"]}
     if width != {len(spec.columns)}:
         raise InputError(f"{source}: centroids do not match the feature list — the file is damaged")
+    numbers = {
+        "centroids": model["centroids"],
+        "design offset": spec.offset,
+        "design scale": spec.scale,
+    }
+    for part, values in numbers.items():
+        try:
+            array = np.asarray(values, dtype=float)
+        except (TypeError, ValueError, OverflowError):
+            array = np.array([np.nan])
+        if not np.isfinite(array).all():
+            raise InputError(
+                f"{source}: the {part} hold a value that is not a finite number — the file is "
+                "damaged; re-run `reportgen run`"
+            )
+    if len(spec.scale) != len(spec.numeric) or len(spec.offset) != len(spec.numeric):
+        raise InputError(f"{source}: the design's scaling does not fit its features — damaged")
     ids = segment_ids(model)
     if len(ids) != len(model["centroids"]) or len(set(ids)) != len(ids):
         raise InputError(
