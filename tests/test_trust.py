@@ -177,13 +177,10 @@ def test_data_issue_reasons_on_made_up_rows():
 
 
 def _facts(summary, segment):
+    from reportgen.describe.kpis import population_kpis
     from reportgen.describe.personas import Facts
 
-    everyone = summary.everyone
-    population = {
-        "deals_share": everyone.deals_share,
-        **{f"channel_{c}": v for c, v in everyone.channel_mix.items()},
-    }
+    population = population_kpis(summary.everyone)
     signals = {k for k, t in summary.kpi_tests.items() if t.signal}
     return Facts(segment.profile, summary.overall, segment.kpis, population, signals)
 

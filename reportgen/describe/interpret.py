@@ -174,14 +174,13 @@ def interpret(
     # --- SHAP: exact, of K-Means' own margin, for every fitted customer of the sample
     groups = driver_groups(parts)
     n_num = len(parts.spec.numeric)
-    X = design_matrix(parts.spec, features.iloc[fit_rows], cleaned.iloc[fit_rows])
-    own, _, runner_up, _ = nearest_two(X, parts.centroids)
+    fit_features, fit_cleaned = features.iloc[fit_rows], cleaned.iloc[fit_rows]
+    X = design_matrix(parts.spec, fit_features, fit_cleaned)
+    own, d_own, runner_up, d_next = nearest_two(X, parts.centroids)
     values, base = margin_shap(parts, X, own, runner_up)
-    margin = ((X - parts.centroids[runner_up]) ** 2).sum(axis=1) - (
-        (X - parts.centroids[own]) ** 2
-    ).sum(axis=1)
+    margin = d_next**2 - d_own**2  # K-Means' own margin, from its distances
     exact = float(np.mean(np.isclose(base + values.sum(axis=1), margin, rtol=1e-9, atol=1e-9)))
-    G = explain.group_values(parts, features.iloc[fit_rows], cleaned.iloc[fit_rows])
+    G = explain.group_values(parts, fit_features, fit_cleaned)
     fit_labels = labels[fit_rows]
     position = {s: i for i, s in enumerate(parts.ids.tolist())}
     importance = np.zeros((len(seg_ids), len(groups)))
@@ -229,8 +228,8 @@ def interpret(
     # --- KPIs, personas, rules, recommendations
     recency_days = config.kpis.retention_recency_days
     kpis = kpis_from_totals(totals)
-    population = population_kpis(totals)
     summary.everyone = kpis_from_totals(totals.pooled())[0]
+    population = population_kpis(summary.everyone)
     _medians(kpis, summary.everyone, sample, features)
     summary.kpi_tests = kpi_tests(totals, features, config.kpis.retention_recency_days)
     if "Complain" not in features:
@@ -251,7 +250,7 @@ def interpret(
     personas = build_personas(drafts, kpis, config.personas.names)
     rules = config.recommendations.rules or default_rules()
     names = explain.rule_features(summary.model.features, settings.rule_features, features)
-    X_fit = explain.feature_matrix(names, features.iloc[fit_rows], cleaned.iloc[fit_rows])
+    X_fit = explain.feature_matrix(names, fit_features, fit_cleaned)
     for seg in segments:
         seg.kpis = kpis[seg.id]
         seg.persona = personas[seg.id]

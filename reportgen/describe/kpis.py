@@ -154,9 +154,9 @@ def segment_kpis(
     return kpis_from_totals(totals)
 
 
-def population_kpis(totals: SegmentTotals) -> dict[str, float]:
-    """The same KPIs for all customers (the 'average customer' the segments compare to)."""
-    k = kpis_from_totals(totals.pooled(), intervals=False)[0]
+def population_kpis(k: Kpis) -> dict[str, float]:
+    """All customers' KPIs (`k`: those of the pooled totals, summary.everyone) as the flat
+    figures the personas compare segments with."""
     return {
         "avg_spend": k.avg_spend,
         "response_rate": k.response_rate,

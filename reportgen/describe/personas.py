@@ -143,7 +143,20 @@ def _clearly(facts: Facts, kpi: str, direction: str) -> bool:
     return v == direction if v else True
 
 
-#: word of a name -> the claim it makes, as a test on the segment's facts
+def _loyal(f: Facts) -> bool:
+    return f.ratio("TotalPurchases") >= LOYAL_STEP and f.versus("retention_risk") != "above"
+
+
+def _digital(f: Facts) -> bool:
+    return f.ratio("NumWebVisitsMonth") >= WEB_STEP
+
+
+def _deal_seeking(f: Facts) -> bool:
+    return _ratio(f.kpis.deals_share or 0, f.population.get("deals_share", 0)) >= DEALS_STEP
+
+
+#: word of a name -> the claim it makes, as a test on the segment's facts (a qualifier and
+#: the noun that says the same thing share one test)
 CLAIMS = {
     "Affluent": lambda f: (
         f.ratio("Income") >= INCOME_STEP
@@ -160,12 +173,8 @@ CLAIMS = {
     ),
     "Young": lambda f: f.profile.get("Age", 0) - f.overall.get("Age", 0) <= -AGE_STEP,
     "Mature": lambda f: f.profile.get("Age", 0) - f.overall.get("Age", 0) >= AGE_STEP,
-    "Loyal": lambda f: (
-        f.ratio("TotalPurchases") >= LOYAL_STEP and f.versus("retention_risk") != "above"
-    ),
-    "Regulars": lambda f: (
-        f.ratio("TotalPurchases") >= LOYAL_STEP and f.versus("retention_risk") != "above"
-    ),
+    "Loyal": _loyal,
+    "Regulars": _loyal,
     "Campaign-Responsive": lambda f: (
         f.ratio("CampaignEngagement") >= 1 and _clearly(f, "response_rate", "above")
     ),
@@ -175,14 +184,10 @@ CLAIMS = {
     "Campaign-Shy": lambda f: (
         f.ratio("CampaignEngagement") <= CAMPAIGN_LOW and f.versus("response_rate") != "above"
     ),
-    "Digital": lambda f: f.ratio("NumWebVisitsMonth") >= WEB_STEP,
-    "Web Browsers": lambda f: f.ratio("NumWebVisitsMonth") >= WEB_STEP,
-    "Deal-Seeking": lambda f: (
-        _ratio(f.kpis.deals_share or 0, f.population.get("deals_share", 0)) >= DEALS_STEP
-    ),
-    "Bargain Hunters": lambda f: (
-        _ratio(f.kpis.deals_share or 0, f.population.get("deals_share", 0)) >= DEALS_STEP
-    ),
+    "Digital": _digital,
+    "Web Browsers": _digital,
+    "Deal-Seeking": _deal_seeking,
+    "Bargain Hunters": _deal_seeking,
     "Lapsing": lambda f: f.has_signal("retention_risk") and _clearly(f, "retention_risk", "above"),
     "Child-Free": lambda f: f.profile.get("IsParent", 1.0) <= 0.3,
     "Families": lambda f: f.profile.get("Children", 0) >= 0.5,

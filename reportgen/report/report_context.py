@@ -166,25 +166,25 @@ def kpi_rows(
         ]
         return f"≈ {', '.join(other)}" if other else ""
 
-    def row(label, key, value, average, fmt, note="", worse=False, versus_key=None):
+    def row(key, value, average, fmt, note="", worse=False):
+        """One KPI's row, named as wording.KPIS defines it."""
         test = tests.get(key)
         note = "; ".join(n for n in (note, twins(key)) if n)
         return KpiRow(
-            label,
+            wording.kpi_name(key),
             fmt(value),
             fmt(average),
             _ratio(value, average),
             note,
             higher_is_worse=worse,
             interval=_interval(kpis, key, fmt),
-            versus=kpis.versus_average.get(versus_key or key, ""),
+            versus=kpis.versus_average.get(key, ""),
             no_signal=test is not None and not test.signal,
         )
 
     pct0, pct1 = wording.percent, lambda v: wording.percent(v, 1)
     rows = [
         row(
-            wording.kpi_name("revenue_share"),
             "revenue_share",
             kpis.revenue_share,
             kpis.customer_share,
@@ -192,7 +192,6 @@ def kpi_rows(
             "average = its share of customers",
         ),
         row(
-            wording.kpi_name("avg_spend"),
             "avg_spend",
             kpis.avg_spend,
             avg.get("avg_spend"),
@@ -202,7 +201,6 @@ def kpi_rows(
     if kpis.median_spend is not None:  # spend is skewed: the median says what is typical
         rows.append(
             row(
-                wording.kpi_name("median_spend"),
                 "median_spend",
                 kpis.median_spend,
                 avg.get("median_spend"),
@@ -212,7 +210,6 @@ def kpi_rows(
     if kpis.avg_income is not None:
         rows.append(
             row(
-                wording.kpi_name("avg_income"),
                 "avg_income",
                 kpis.avg_income,
                 avg.get("avg_income"),
@@ -222,14 +219,12 @@ def kpi_rows(
     acc = _acceptance(kpis)
     rows += [
         row(
-            wording.kpi_name("response_rate"),
             "response_rate",
             kpis.response_rate,
             avg.get("response_rate"),
             pct1,
         ),
         row(
-            wording.kpi_name("any_campaign_acceptance"),
             "any_campaign_acceptance",
             acc,
             avg.get("campaign_acceptance"),
@@ -239,7 +234,6 @@ def kpi_rows(
             else "average of campaigns 1–5",
         ),
         row(
-            wording.kpi_name("retention_risk"),
             "retention_risk",
             kpis.retention_risk,
             avg.get("retention_risk"),
@@ -247,7 +241,6 @@ def kpi_rows(
             worse=True,
         ),
         row(
-            wording.kpi_name("complaint_rate"),
             "complaint_rate",
             kpis.complaint_rate,
             avg.get("complaint_rate"),
