@@ -47,7 +47,7 @@ def skip_tsne(monkeypatch) -> None:
     import reportgen.fitting.fit as fit
 
     monkeypatch.setattr(
-        fit, "tsne_2d", lambda X, seed: (np.full((len(X), 2), np.nan), "skipped in tests")
+        fit, "tsne_2d", lambda X, seed, share: (np.full((len(X), 2), np.nan), "skipped in tests")
     )
 
 

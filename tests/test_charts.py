@@ -16,7 +16,7 @@ from reportgen.report.brand import ink, load_brand, segment_palette
 from reportgen.report.charts import make_charts
 from reportgen.report.figures import read_chart_index, segment_slug
 
-SCATTERS = ["pca", "tsne", "shap_beeswarm"]
+SCATTERS = ["pca", "shap_beeswarm"]  # no t-SNE: the PCA map shows enough (see below)
 VECTOR = ["elbow", "silhouette_k", "sizes", "kpis", "boxplots", "heatmap", "shap_bar"]
 
 
@@ -154,3 +154,33 @@ def test_colours_follow_segment_ids_not_positions():
     assert ctx.colour == {sid: palette[sid] for sid in ids}
     views = segment_views(analysis.summary, {}, palette)
     assert {v.id: v.colour for v in views} == {sid: palette[sid] for sid in ids}
+
+
+def test_tsne_is_drawn_only_where_the_pca_map_shows_too_little():
+    import numpy as np
+
+    from reportgen.fitting.segment import TSNE_BELOW_PCA_SHARE, tsne_2d
+
+    X = np.random.default_rng(0).normal(size=(300, 12))  # no direction dominates
+    coords, note = tsne_2d(X, 0, 0.2)
+    assert np.isfinite(coords).all() and note == "t-SNE map drawn for all 300 customers"
+    coords, note = tsne_2d(X, 0, TSNE_BELOW_PCA_SHARE)
+    assert np.isnan(coords).all() and note.startswith("No t-SNE map: the PCA map already shows")
+
+
+def test_the_sample_run_has_no_tsne_map_and_says_why(drawn):
+    analysis, palette, charts, *_ = drawn
+    share = sum(analysis.summary.model.pca_explained_variance)
+    assert share >= 0.5 and "tsne" not in charts
+    assert analysis.summary.model.samples["tsne"] == (
+        f"No t-SNE map: the PCA map already shows {share:.0%} of the variation "
+        "(t-SNE is drawn only when it shows less than 50%)"
+    )
+    # where there are coordinates, the map is drawn like the PCA one
+    analysis.chart_rows["tsne_1"] = analysis.chart_rows["pca_1"]
+    analysis.chart_rows["tsne_2"] = analysis.chart_rows["pca_2"]
+    try:
+        drawn_again = make_charts(analysis, report_runs.tmp_dir("charts-tsne"), palette)
+    finally:
+        analysis.chart_rows[["tsne_1", "tsne_2"]] = float("nan")
+    assert "tsne" in drawn_again and drawn_again["tsne"].title == "Segments on a t-SNE map"

@@ -35,7 +35,6 @@ GLOBAL_CHARTS = [
     "silhouette_k",
     "silhouette",
     "pca",
-    "tsne",
     "heatmap",
     "boxplots",
     "sizes",

@@ -257,9 +257,8 @@ def test_100k_customers_end_to_end(big_run):
     assert sizes["table"] == 100_000 and sizes["fit"] == 50_000
     assert sizes["silhouette"] == 5_000 and sizes["alternatives"] == 3_000
     assert sizes["stability"] == 10_000 and sizes["stability_resample"] == 8_000
-    assert sizes["charts"] == 10_000 and sizes["tsne"] == 1_000
-    tsne = summary["model"]["samples"]["tsne"]
-    assert tsne == "t-SNE map drawn for a random sample of 1,000 of 100,000 customers"
+    assert sizes["charts"] == 10_000 and sizes["tsne"] == 0  # the PCA map shows enough
+    assert summary["model"]["samples"]["tsne"].startswith("No t-SNE map: the PCA map already")
     segments = pd.read_csv(out / "segments.csv")
     assert len(segments) == 100_000 and segments["customer_id"].is_unique
     assert sum(s["size"] for s in summary["segments"]) == 100_000

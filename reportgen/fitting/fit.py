@@ -405,11 +405,12 @@ def _alternatives(X, fit_labels, k, config, sil_rows, alt_rows) -> dict[str, Any
 
 
 def _projections(fitted, X_all, X, fit_labels, scored, sil_rows, chart_rows, seed):
-    """PCA and t-SNE maps and the per-customer chart rows, with their timing."""
+    """The PCA map, the t-SNE map where it adds something, the per-customer chart rows and
+    their timing."""
     start = time.perf_counter()
     rows = np.arange(len(X_all)) if chart_rows is None else chart_rows
     pca, variance = pca_2d(X_all, seed, chart_rows)
-    tsne, tsne_note = tsne_2d(X_all[rows], seed)
+    tsne, tsne_note = tsne_2d(X_all[rows], seed, sum(variance))
     chart = _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows)
     took = round(time.perf_counter() - start, 3)
     timings = {"projection": took}

@@ -275,15 +275,27 @@ def silhouettes(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 #: t-SNE is quadratic-ish and only feeds a picture: it runs on a random sample of this size.
 TSNE_SAMPLE = 1000
+#: The t-SNE map is drawn only when the PCA map shows less than this share of the variation.
+#: Above it the linear map is a faithful picture of the distances K-Means works with, and
+#: t-SNE (which stretches and shrinks distances) adds nothing a reader can use.
+TSNE_BELOW_PCA_SHARE = 0.5
 
 
 @single_threaded
-def tsne_2d(X: np.ndarray, seed: int, sample: int = TSNE_SAMPLE) -> tuple[np.ndarray, str]:
-    """2-D t-SNE coordinates for a random sample of rows (NaN for the others) and a note."""
+def tsne_2d(
+    X: np.ndarray, seed: int, pca_share: float, sample: int = TSNE_SAMPLE
+) -> tuple[np.ndarray, str]:
+    """2-D t-SNE coordinates for a random sample of rows (NaN for the others) and a note;
+    all NaN when the PCA map (`pca_share` of the variation) already tells the story."""
     from sklearn.manifold import TSNE
 
     n = len(X)
     out = np.full((n, 2), np.nan)
+    if pca_share >= TSNE_BELOW_PCA_SHARE:
+        return out, (
+            f"No t-SNE map: the PCA map already shows {pca_share:.0%} of the variation "
+            f"(t-SNE is drawn only when it shows less than {TSNE_BELOW_PCA_SHARE:.0%})"
+        )
     if n < 5:
         return out, "t-SNE skipped: fewer than 5 customers"
     idx = np.arange(n)
