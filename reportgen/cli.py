@@ -293,13 +293,18 @@ def _format_validation(report: dict) -> str:
     required=True,
     help="File to write (.csv/.tsv tab-separated, .parquet, .xlsx).",
 )
+@click.option(
+    "--churn",
+    is_flag=True,
+    help="Add a Churned label drawn from known drivers (recency, web visits, wine spend).",
+)
 @click.pass_context
-def synth(ctx, rows, output) -> None:
+def synth(ctx, rows, output, churn) -> None:
     """Write a synthetic customer file with the marketing-campaign schema (--seed: default 0)."""
     from .input.synth import write_synthetic
 
     seed = ctx.obj.get("seed")
-    path = write_synthetic(output, rows, 0 if seed is None else seed)
+    path = write_synthetic(output, rows, 0 if seed is None else seed, churn)
     click.echo(str(path))
 
 

@@ -126,6 +126,23 @@ class KpiConfig(_Section):
     retention_recency_days: int = Field(60, ge=1)
 
 
+class PropensityConfig(_Section):
+    # Who is likely to respond / churn (fitting/propensity.py). The outcome is the file's
+    # Response column (map another column onto it in [columns]); a churn model is fitted
+    # when the file has a Churned column (or one mapped to it).
+    enabled: bool = True
+    #: fitted customers the cross-validation runs on (the final model uses all of them).
+    cv_rows: int = Field(20_000, ge=100)
+    folds: int = Field(5, ge=2, le=20)
+    repeats: int = Field(3, ge=1, le=10)
+    #: fewer customers than this with (or without) the outcome: no model, and the report
+    #: says why.
+    min_positives: int = Field(30, ge=5)
+    #: the out-of-fold calibration slope may differ from 1 by this much before the stored
+    #: model gets a Platt recalibration.
+    recalibrate_beyond: float = Field(0.2, gt=0)
+
+
 class PersonasConfig(_Section):
     #: segment id (as a string) -> persona name that replaces the derived one.
     names: dict[str, str] = {}
@@ -139,8 +156,11 @@ class RecommendationRule(_Section):
     #: fallback used only when fewer than `min_per_segment` rules match.
     when: dict[str, str] = {}
     rationale: str = ""
-    #: relative lift the A/B test must detect for this action (default: target_lift).
+    #: relative lift the A/B test must detect for this action (default: target_lift); also
+    #: the lift its expected value assumes.
     lift: float | None = Field(None, gt=0)
+    #: cost of contacting one customer with this action (default: cost_per_contact).
+    cost: float | None = Field(None, ge=0)
 
 
 class RecommendationsConfig(_Section):
@@ -155,6 +175,17 @@ class RecommendationsConfig(_Section):
     baseline_floor: float = Field(0.01, gt=0, lt=0.5)
     min_per_segment: int = Field(2, ge=1)
     max_per_segment: int = Field(4, ge=1)
+    # Expected value of a campaign = targeted customers x their mean response propensity x
+    # the rule's lift x value per response x margin - targeted x cost per contact.
+    #: cost of one contact (mail, e-mail, call), in the report's currency.
+    cost_per_contact: float = Field(0.5, ge=0)
+    #: share of a response's revenue that is profit.
+    margin: float = Field(0.3, gt=0, le=1)
+    #: revenue of one response; default: the segment's average purchase value (spend /
+    #: purchases).
+    value_per_response: float | None = Field(None, gt=0)
+    #: an A/B test may repeat the campaign over at most this many sends to reach its size.
+    max_sends: int = Field(6, ge=1, le=52)
     #: rules replace the packaged defaults (reportgen/describe/recommendations.toml) when given.
     rules: list[RecommendationRule] | None = None
 
@@ -220,6 +251,7 @@ class Config(_Section):
     output: OutputConfig = OutputConfig()
     interpretation: InterpretationConfig = InterpretationConfig()
     kpis: KpiConfig = KpiConfig()
+    propensity: PropensityConfig = PropensityConfig()
     personas: PersonasConfig = PersonasConfig()
     recommendations: RecommendationsConfig = RecommendationsConfig()
     report: ReportConfig = ReportConfig()

@@ -44,6 +44,7 @@ KINDS: dict[str, str] = {
     "DealsShare": "share",
     "Response": "flag",
     "Complain": "flag",
+    "Churned": "flag",
 }
 
 

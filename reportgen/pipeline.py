@@ -44,7 +44,7 @@ from .result import (
 from .scoring.aggregates import SegmentTotals
 from .scoring.features import DEFAULT_FEATURES_REASON
 from .scoring.model import ModelParts, model_parts
-from .scoring.score import score
+from .scoring.score import SCORE_COLUMNS, score
 
 Progress = Callable[[str], None]
 
@@ -154,6 +154,7 @@ def analyse(
             )
         summary = _summary(table, fitted, totals, config, started, period, previous, parts)
         summary.boundary = boundary(customers)
+        summary.propensity = dict(fitted.propensity_info)
         analysis = Analysis(summary=summary, customers=customers)
 
         with stages.stage("interpret", "Explaining the segments"):
@@ -220,6 +221,11 @@ def score_table(
             result.customers["exclusion_reason"].to_numpy(dtype=object),
             result.report,
             result.customers["data_issue"],
+            {
+                c: result.customers[c].to_numpy()
+                for c in SCORE_COLUMNS.values()
+                if c in result.customers
+            },
         )
         totals = chunk if totals is None else totals.merge(chunk)
         frames.append(result.customers)

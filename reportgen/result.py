@@ -140,6 +140,15 @@ class Kpis(_Model):
     #: KPI field -> "above" / "below" / "same": against all customers; "same" when the
     #: interval covers the all-customer value (no different from the average)
     versus_average: dict[str, str] = {}
+    #: mean predicted chance of responding (the response model), and the responders that
+    #: chance implies among the segment's customers
+    propensity: float | None = None
+    expected_responders: float | None = None
+    #: churn model only (a churn label in the file): mean predicted chance of churning, the
+    #: customers above 50 %, and spend at risk = sum of chance x each customer's spend
+    churn_risk: float | None = None
+    churn_at_risk: int | None = None
+    revenue_at_risk: float | None = None
 
 
 class KpiTest(_Model):
@@ -197,6 +206,71 @@ class Rule(_Model):
     conditions: list[list[dict[str, Any]]] = []
 
 
+class CalibrationBin(_Model):
+    """Customers in one tenth of the scores: mean predicted chance and observed rate."""
+
+    predicted: float
+    observed: float
+    customers: int
+
+
+class LiftDecile(_Model):
+    """Decile 1 = the tenth of customers with the highest scores."""
+
+    decile: int
+    customers: int
+    rate: float
+    #: rate / the base rate
+    lift: float
+
+
+class PropensityDriver(_Model):
+    #: an input (numeric: per standard deviation of its model units; "Column=value": one-hot)
+    feature: str
+    #: change of the log-odds per standard deviation (or for the category)
+    coefficient: float
+
+
+class PropensityInfo(_Model):
+    """A propensity model (fitting/propensity.py) and how well it predicts, out of fold."""
+
+    #: "response" or "churn"
+    name: str
+    outcome: str
+    available: bool
+    #: why there is no model (available False), or what could not be checked
+    reason: str = ""
+    method: str = ""
+    why: str = ""
+    inputs: list[str] = []
+    #: customers the model was fitted on, and how many had the outcome
+    rows: int = 0
+    positives: int = 0
+    #: customers the cross-validation (or the check of a stored model) used
+    cv_rows: int = 0
+    folds: int = 0
+    repeats: int = 0
+    base_rate: float | None = None
+    auc: float | None = None
+    #: spread of the AUC between the repeats of the cross-validation
+    auc_folds_sd: float | None = None
+    brier: float | None = None
+    #: the Brier score of always predicting the base rate (the model must beat it)
+    brier_constant: float | None = None
+    calibration_error: float | None = None
+    calibration_slope: float | None = None
+    recalibrated: bool = False
+    calibration_error_after: float | None = None
+    calibration: list[CalibrationBin] = []
+    deciles: list[LiftDecile] = []
+    top_decile_lift: float | None = None
+    #: the AUC of the segment alone (every customer scored by their segment's rate)
+    segment_only_auc: float | None = None
+    #: segment id -> AUC among that segment's customers (segments with 5+ positives)
+    within_segment_auc: dict[int, float] = {}
+    drivers: list[PropensityDriver] = []
+
+
 class ABTest(_Model):
     baseline_rate: float
     target_rate: float
@@ -211,6 +285,38 @@ class ABTest(_Model):
     treatment_size: int | None = None
     #: smallest relative lift the whole segment can detect with this split, alpha and power.
     min_detectable_lift: float | None = None
+    #: the test that can run: "segment" (the whole segment, one send), "top" (the customers
+    #: targeted by propensity against a holdout of them), "sends" (repeated over `sends`
+    #: sends), or "none" (nothing provable at this size; see min_detectable_lift)
+    design: str = "segment"
+    sends: int = 1
+    #: the design in one sentence
+    plan: str = ""
+
+
+class Value(_Model):
+    """What a recommendation is expected to bring (describe/value.py)."""
+
+    #: whom it targets, in words, and how many customers
+    target: str
+    targeted: int
+    #: "segment" (everyone in it) or "top" (those whose propensity makes contact pay)
+    scope: str
+    #: lowest propensity targeted (top scope)
+    threshold: float | None = None
+    #: responders expected among the targeted at their propensity (last campaign's
+    #: response), with the 95 % range of chance alone
+    expected_responders: float
+    expected_responders_interval: list[float] = []
+    #: extra responders the campaign's assumed lift brings
+    incremental_responders: float
+    value_per_response: float
+    incremental_revenue: float
+    cost: float
+    #: incremental revenue x margin - cost
+    expected_value: float
+    #: every number assumed, by name (lift, margin, cost_per_contact, value_per_response)
+    assumptions: dict[str, float | str] = {}
 
 
 class Recommendation(_Model):
@@ -219,6 +325,10 @@ class Recommendation(_Model):
     ab_test: ABTest
     #: the figures that triggered the rule, e.g. {"relative.TotalSpend": 2.2}
     triggers: dict[str, float | str] = {}
+    #: expected value (None when there is no propensity model)
+    value: Value | None = None
+    #: 1 = highest expected value of all recommendations in the report
+    rank: int | None = None
 
 
 class Segment(_Model):
@@ -368,6 +478,10 @@ class Summary(_Model):
     #: 10 % farther than their own), and that definition
     boundary: dict[str, Any] = {}
     explanations: Explanations | None = None
+    #: "response" and "churn" propensity models, available or with the reason they are not
+    propensity: dict[str, PropensityInfo] = {}
+    #: the A/B reality in one sentence when no recommendation's test can run at this size
+    ab_note: str = ""
     #: month-over-month changes against the previous run (None for a first run)
     changes: Changes | None = None
 

@@ -57,9 +57,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "Z_CostContact": ("int", "Cost of a contact (constant in the public data set)"),
     "Z_Revenue": ("int", "Revenue of an accepted offer (constant in the public data set)"),
     "Response": ("flag", "Accepted the offer of the last campaign"),
+    "Churned": ("flag", "Churned or lapsed (a label some files carry; enables the churn model)"),
 }
 
-OPTIONAL_COLUMNS = {"Z_CostContact", "Z_Revenue", "Complain"}
+OPTIONAL_COLUMNS = {"Z_CostContact", "Z_Revenue", "Complain", "Churned"}
 REQUIRED_COLUMNS = [c for c in COLUMNS if c not in OPTIONAL_COLUMNS]
 NUMERIC_COLUMNS = [c for c, (kind, _) in COLUMNS.items() if kind in ("int", "float", "flag")]
 

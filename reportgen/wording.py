@@ -43,6 +43,7 @@ FEATURES: dict[str, tuple[str, str]] = {
     "AcceptedCmp5": ("Accepted campaign 5", "share"),
     "Complain": ("Complained", "share"),
     "Response": ("Accepted last campaign", "share"),
+    "Churned": ("Churned", "share"),
     "Year_Birth": ("Year of birth", "year"),
     "Education": ("Education", ""),
     "Marital_Status": ("Marital status", ""),
@@ -168,6 +169,16 @@ def compact(value: float | None) -> str:
     if a >= 100:
         return f"{value:,.0f}"
     return f"{value:,.1f}"
+
+
+def signed(value: float | None, digits: int = 0) -> str:
+    """An amount with its sign: 239.4 -> '+239', -61 -> '−61', 0 -> '0'."""
+    if _missing(value):
+        return _DASH
+    text = f"{abs(value):,.{digits}f}"
+    if float(text.replace(",", "")) == 0:
+        return text
+    return ("+" if value > 0 else "−") + text
 
 
 def percent(value: float | None, digits: int = 0) -> str:

@@ -246,16 +246,44 @@ def test_recommendations_with_ab_plans(real):
         for r in s.recommendations:
             ab = r.ab_test
             assert ab.alpha == 0.05 and ab.power == 0.8 and ab.control_share == 0.5
-            p1 = max(s.kpis.response_rate, 0.01)
-            assert ab.baseline_rate == pytest.approx(p1, abs=1e-6)
+            if ab.design in ("segment", "sends", "none"):  # at the segment's own rate
+                p1 = max(s.kpis.response_rate, 0.01)
+                assert ab.baseline_rate == pytest.approx(p1, abs=1e-6)
+                pool = s.size
+            elif ab.design in ("top", "top-sends"):  # at the targeted customers' propensity
+                v = r.value
+                p1 = v.expected_responders / v.targeted
+                assert ab.baseline_rate == pytest.approx(p1, abs=1e-3)
+                pool = v.targeted
+            else:
+                assert ab.design == "pooled" and "segments it is recommended for" in ab.plan
+                pool = sum(
+                    o.size
+                    for o in analysis.summary.segments
+                    for q in o.recommendations
+                    if q.action == r.action
+                )
             n = math.ceil(textbook_n(ab.baseline_rate, ab.target_rate, 0.05, 0.8))
             # the stored rates are rounded to 6 digits; the plan used the exact ones
             assert abs(ab.sample_size_per_arm - n) <= 1
             n = ab.sample_size_per_arm
-            assert ab.feasible == (s.size >= 2 * n)
-            if not ab.feasible:
-                assert str(f"{s.size:,}") in ab.suggestion
+            sends = math.ceil(2 * n / pool)
+            assert ab.feasible == (sends <= 6) == (ab.design != "none")
+            if ab.feasible:
+                assert ab.sends == sends
+            else:
+                assert f"{2 * n:,} contacts" in ab.plan and f"all {pool:,} customers" in ab.plan
             assert "Triggered by" in r.rationale
+    # acceptance: a test that can run for every segment, or one sentence saying why not
+    stuck = [
+        s.persona.name
+        for s in analysis.summary.segments
+        if not any(r.ab_test.feasible for r in s.recommendations)
+    ]
+    note = analysis.summary.ab_note
+    assert all(name in note for name in stuck) and (note != "") == any(
+        not r.ab_test.feasible for s in analysis.summary.segments for r in s.recommendations
+    )
 
 
 def test_summary_round_trip_and_determinism(real):

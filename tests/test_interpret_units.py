@@ -72,19 +72,34 @@ def test_unequal_split_matches_general_formula():
 
 
 def test_ab_plan_feasibility_and_minimum_detectable_lift():
-    settings = RecommendationsConfig()
+    settings = RecommendationsConfig()  # at most 6 sends
     plan = ab_plan(0.12, 0.2, 500, settings)
     n = math.ceil(textbook_n(0.12, 0.144, 0.05, 0.8))
     assert plan.sample_size_per_arm == n and plan.treatment_size == n
     assert plan.target_rate == pytest.approx(0.144)
-    assert not plan.feasible and "500 customers" in plan.suggestion
+    assert 2 * n > 6 * 500  # more contacts than six sends to everyone
+    assert not plan.feasible and plan.design == "none" and plan.sends == 0
+    assert "Even 6 sends to all 500 customers" in plan.plan and plan.suggestion == ""
     mdl = plan.min_detectable_lift
     assert mdl is not None and mdl > 0.2
-    # the minimum detectable lift fits in 500 customers, 1% less does not
-    assert sum(sample_size(0.12, 0.12 * (1 + mdl), 0.05, 0.8)) <= 500
-    assert sum(sample_size(0.12, 0.12 * (1 + mdl - 0.01), 0.05, 0.8)) > 500
+    # the minimum detectable lift fits in 6 x 500 contacts, 1% less does not
+    assert sum(sample_size(0.12, 0.12 * (1 + mdl), 0.05, 0.8)) <= 3000
+    assert sum(sample_size(0.12, 0.12 * (1 + mdl - 0.01), 0.05, 0.8)) > 3000
     big = ab_plan(0.12, 0.2, 2 * n, settings)
-    assert big.feasible and big.suggestion == ""
+    assert big.feasible and big.design == "segment" and big.sends == 1
+    assert f"hold out {n:,} at random" in big.plan
+    half = ab_plan(0.12, 0.2, n, settings)  # the segment holds half the contacts needed
+    assert half.feasible and half.design == "sends" and half.sends == 2
+
+
+def test_ab_plan_on_the_targeted_customers_needs_fewer_sends():
+    settings = RecommendationsConfig()
+    # the 300 most likely customers answer at 50 %: +20 % is easier to prove there
+    plan = ab_plan(0.12, 0.2, 500, settings, audience=(300, 0.5))
+    n_c, n_t = sample_size(0.5, 0.6, 0.05, 0.8)
+    assert plan.design == "top-sends" and plan.sends == math.ceil((n_c + n_t) / 300) <= 6
+    assert plan.baseline_rate == pytest.approx(0.5) and plan.sample_size_per_arm == n_c
+    assert "300 customers targeted" in plan.plan
 
 
 def test_zero_baseline_uses_the_floor():
@@ -92,8 +107,9 @@ def test_zero_baseline_uses_the_floor():
     assert plan.baseline_rate == pytest.approx(0.02)
     assert plan.target_rate == pytest.approx(0.024)
     assert "floor" in plan.suggestion
-    # the plan reports the smallest lift the 100 customers can detect, at the floored baseline
-    expected = min_detectable_lift(0.02, 100, 0.05, 0.8, 0.5)
+    # the plan reports the smallest lift 6 sends to the 100 customers can detect, at the
+    # floored baseline
+    expected = min_detectable_lift(0.02, 600, 0.05, 0.8, 0.5)
     assert expected is not None and expected > 1
     assert plan.min_detectable_lift == pytest.approx(expected, abs=1e-4)
 
@@ -278,7 +294,8 @@ def test_packaged_rules_load_and_trigger_with_rationale():
     assert recs[0].triggers["relative.TotalSpend"] == 2.2
     n = math.ceil(textbook_n(0.12, 0.144, 0.05, 0.8))
     assert recs[0].ab_test.sample_size_per_arm == n
-    assert recs[0].ab_test.feasible == (2000 >= 2 * n)
+    assert recs[0].ab_test.design == ("segment" if 2000 >= 2 * n else "sends")
+    assert recs[0].ab_test.sends == math.ceil(2 * n / 2000)
 
 
 def test_fallbacks_fill_up_to_the_minimum_and_config_rules_replace_defaults():

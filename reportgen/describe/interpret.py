@@ -21,7 +21,7 @@ from ..scoring.score import driver_groups, margin_shap, nearest_two
 from . import intervals as iv
 from .kpis import RATES, kpis_from_totals, population_kpis, successes
 from .personas import build_personas, draft_persona
-from .recommend import default_rules, recommend
+from .recommend import ab_note, default_rules, pooled, rank, recommend
 
 #: minimum customers per segment in the SHAP chart sample (when the segment has them)
 SAMPLE_FLOOR = 25
@@ -251,6 +251,7 @@ def interpret(
     rules = config.recommendations.rules or default_rules()
     names = explain.rule_features(summary.model.features, settings.rule_features, features)
     X_fit = explain.feature_matrix(names, fit_features, fit_cleaned)
+    seg_ids_all = [int(i) for i in totals.segment_ids]
     for seg in segments:
         seg.kpis = kpis[seg.id]
         seg.persona = personas[seg.id]
@@ -263,7 +264,12 @@ def interpret(
             settings.rule_max_clauses,
             seed,
         )
-        seg.recommendations = recommend(seg, seg.kpis, rules, config.recommendations)
+        scores = totals.scores.get("propensity")
+        at = (scores, seg_ids_all.index(seg.id)) if scores is not None else None
+        seg.recommendations = recommend(seg, seg.kpis, rules, config.recommendations, at)
+    rank(segments)
+    pooled(segments, config.recommendations)
+    summary.ab_note = ab_note(segments, config.recommendations)
 
     top = settings.agreement_top
     summary.explanations = Explanations(

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..result import Kpis
-from ..scoring.aggregates import CAMPAIGNS, SegmentTotals
+from ..scoring.aggregates import BINS, CAMPAIGNS, SegmentTotals
 from . import intervals as iv
 
 #: channel -> purchase column. Deals are not a channel of their own: discounted purchases
@@ -83,7 +83,7 @@ def _intervals(totals: SegmentTotals, out: dict[int, Kpis]) -> None:
                 all_spend,
                 all_squares,
             )
-        kpis.intervals = {k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in found.items()}
+        kpis.intervals.update({k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in found.items()})
         # spend share against customer share: does the segment bring more than its headcount?
         average = {"revenue_share": kpis.customer_share}
         average.update({k: getattr(everyone, k) for k in [*RATES, *MEANS]})
@@ -136,9 +136,37 @@ def kpis_from_totals(totals: SegmentTotals, intervals: bool = True) -> dict[int,
             deals_share=deals,
             avg_income=rate("Income") if size else None,
         )
+    _scores(totals, out)
     if intervals:
         _intervals(totals, out)
     return out
+
+
+def responders_interval(total: float, squares: float) -> tuple[float, float]:
+    """95 % range of the responders among customers with these chances (sum p, sum p²): the
+    count is a sum of independent yes/no outcomes, variance sum p(1 - p)."""
+    sd = float(np.sqrt(max(total - squares, 0.0)))
+    return max(total - 1.96 * sd, 0.0), total + 1.96 * sd
+
+
+def _scores(totals: SegmentTotals, out: dict[int, Kpis]) -> None:
+    """The propensity KPIs (in place), when the run has propensity models."""
+    response, churn = totals.scores.get("propensity"), totals.scores.get("churn_risk")
+    half = BINS // 2
+    for i, s in enumerate(totals.segment_ids):
+        kpis, used = out[int(s)], int(totals.count[i])
+        if not used:
+            continue
+        if response is not None:
+            kpis.propensity = float(response.sums[i]) / used
+            kpis.expected_responders = float(response.sums[i])
+            lo, hi = responders_interval(float(response.sums[i]), float(response.squares[i]))
+            kpis.intervals["expected_responders"] = [round(lo, 3), round(hi, 3)]
+            kpis.intervals["propensity"] = [round(lo / used, 6), round(hi / used, 6)]
+        if churn is not None:
+            kpis.churn_risk = float(churn.sums[i]) / used
+            kpis.churn_at_risk = int(churn.counts[i, half:].sum())
+            kpis.revenue_at_risk = float(churn.spend[i])
 
 
 def segment_kpis(

@@ -30,6 +30,8 @@ from .. import featuretext as ft
 from ..config import RecommendationRule, RecommendationsConfig
 from ..errors import ConfigError
 from ..result import ABTest, Kpis, Recommendation, Segment
+from ..scoring.aggregates import ScoreTotals
+from .value import value_of
 
 _OPS = {
     ">=": operator.ge,
@@ -99,10 +101,44 @@ def min_detectable_lift(
     return hi
 
 
+def _sends(p1: float, lift: float, pool: int, settings: RecommendationsConfig):
+    """(sends needed, control, treatment, target rate) to prove `lift` over `p1` in `pool`."""
+    p2 = _target(p1, lift)
+    n_c, n_t = sample_size(p1, p2, settings.alpha, settings.power, settings.control_share)
+    sends = math.ceil((n_c + n_t) / pool) if pool > 0 else math.inf
+    return sends, n_c, n_t, p2
+
+
+def _plan_text(design, sends, pool, who, n_c, n_t, p1, p2, settings) -> str:
+    proves = (
+        f"proves {ft.percent(p1, 1)} → {ft.percent(p2, 1)} response "
+        f"({1 - settings.alpha:.0%} confidence, {settings.power:.0%} power)"
+    )
+    if sends == 1:
+        return (
+            f"Send to {n_t:,} of the {pool:,} customers {who} and hold out {n_c:,} at random: "
+            f"{proves}."
+        )
+    return (
+        f"Repeat it over {sends} sends to the {pool:,} customers {who}, a random "
+        f"{settings.control_share:.0%} held out each time, until {n_c:,} control and {n_t:,} "
+        f"treated contacts are reached: {proves}. Customers answer repeated sends alike, so "
+        "count this as the least the test needs."
+    )
+
+
 def ab_plan(
-    baseline: float, lift: float, segment_size: int, settings: RecommendationsConfig
+    baseline: float,
+    lift: float,
+    segment_size: int,
+    settings: RecommendationsConfig,
+    audience: tuple[int, float] | None = None,
 ) -> ABTest:
-    """The A/B test that detects `lift` over `baseline` in a segment of `segment_size`."""
+    """The A/B test that can run, with the fewest sends: among the `audience` (customers
+    targeted by propensity, their mean propensity as the baseline) against a holdout of
+    them, or in the whole segment at its `baseline` rate; over up to `settings.max_sends`
+    sends. Else none, with the smallest lift the segment could prove (`pooled` can still
+    find a test over several segments)."""
     notes = []
     p1 = baseline
     if p1 < settings.baseline_floor:
@@ -112,38 +148,85 @@ def ab_plan(
         )
         p1 = settings.baseline_floor
     p1 = min(p1, 0.95)
-    p2 = _target(p1, lift)
-    n_c, n_t = sample_size(p1, p2, settings.alpha, settings.power, settings.control_share)
-    feasible = segment_size >= n_c + n_t
+    options = []
+    if audience is not None and 0 < audience[0] < segment_size:
+        top = min(max(audience[1], settings.baseline_floor), 0.95)
+        options.append(("top", audience[0], top, "targeted"))
+    options.append(("segment", segment_size, p1, "of the segment"))
+    found = [
+        (_sends(rate, lift, pool, settings), d, pool, rate, who) for d, pool, rate, who in options
+    ]
+    (sends, n_c, n_t, p2), design, pool, rate, who = min(found, key=lambda t: t[0][0])
+    if sends > settings.max_sends:  # nothing runs: describe the segment-wide test
+        (sends, n_c, n_t, p2), design, pool, rate, who = found[-1]
     mdl = min_detectable_lift(
-        p1, segment_size, settings.alpha, settings.power, settings.control_share
+        rate, pool * settings.max_sends, settings.alpha, settings.power, settings.control_share
     )
-    if not feasible:
-        alt = (
-            f"a lift of +{math.ceil(100 * mdl)}% or more is detectable with the whole segment"
+    if sends <= settings.max_sends:
+        if sends > 1:
+            design = "sends" if design == "segment" else "top-sends"
+        plan = _plan_text(design, sends, pool, who, n_c, n_t, rate, p2, settings)
+    else:
+        design = "none"
+        plan = f"No test can prove +{lift:.0%} here: it needs {n_c + n_t:,} contacts. " + (
+            f"Even {settings.max_sends} sends to all {pool:,} customers {who} only prove a "
+            f"lift of +{math.ceil(100 * mdl)} % or more."
             if mdl is not None
-            else "no lift up to the 99% ceiling is detectable with the segment alone"
-        )
-        notes.append(
-            f"Too small: {segment_size:,} customers, the test needs {n_c + n_t:,} "
-            f"({n_c:,} control + {n_t:,} treatment). Either aim for a bigger effect ({alt}), "
-            "pool this segment with a similar one, or repeat the campaign over several sends "
-            f"until {n_c + n_t:,} customers have been reached."
+            else f"Not even {settings.max_sends} sends to all {pool:,} could prove any lift."
         )
     return ABTest(
-        baseline_rate=round(p1, 6),
+        baseline_rate=round(rate, 6),
         target_rate=round(p2, 6),
         alpha=settings.alpha,
         power=settings.power,
         sample_size_per_arm=n_c,
         control_share=settings.control_share,
         segment_size=segment_size,
-        feasible=feasible,
+        feasible=design != "none",
         suggestion=" ".join(notes),
         treatment_size=n_t,
         # rounded up, so the stated lift is still detectable
         min_detectable_lift=math.ceil(mdl * 1e4) / 1e4 if mdl is not None else None,
+        design=design,
+        sends=sends if design != "none" else 0,
+        plan=plan,
     )
+
+
+def pooled(segments: list[Segment], settings: RecommendationsConfig) -> None:
+    """A campaign recommended for several segments whose own tests cannot run is tested once
+    on all their customers together (in place)."""
+    by_action: dict[str, list[tuple[Segment, Recommendation]]] = {}
+    for s in segments:
+        for r in s.recommendations:
+            by_action.setdefault(r.action, []).append((s, r))
+    for group in by_action.values():
+        if len(group) < 2 or all(r.ab_test.feasible for _, r in group):
+            continue
+        size = sum(s.size for s, _ in group)
+        rate = sum(s.size * s.kpis.response_rate for s, _ in group) / size
+        rate = min(max(rate, settings.baseline_floor), 0.95)
+        lift = group[0][1].ab_test.target_rate / group[0][1].ab_test.baseline_rate - 1
+        sends, n_c, n_t, p2 = _sends(rate, lift, size, settings)
+        if sends > settings.max_sends:
+            continue
+        names = ", ".join(s.persona.name if s.persona else f"segment {s.id}" for s, _ in group)
+        who = f"of the {len(group)} segments it is recommended for ({names})"
+        plan = _plan_text("pooled", sends, size, who, n_c, n_t, rate, p2, settings)
+        for _, r in group:
+            if not r.ab_test.feasible:
+                r.ab_test = r.ab_test.model_copy(
+                    update={
+                        "design": "pooled",
+                        "feasible": True,
+                        "sends": sends,
+                        "plan": plan,
+                        "baseline_rate": round(rate, 6),
+                        "target_rate": round(p2, 6),
+                        "sample_size_per_arm": n_c,
+                        "treatment_size": n_t,
+                    }
+                )
 
 
 # --------------------------------------------------------------------------- rules
@@ -239,8 +322,11 @@ def recommend(
     kpis: Kpis,
     rules: list[RecommendationRule],
     settings: RecommendationsConfig,
+    scores: tuple[ScoreTotals, int] | None = None,
 ) -> list[Recommendation]:
-    """Between min_per_segment and max_per_segment recommendations for one segment."""
+    """Between min_per_segment and max_per_segment recommendations for one segment, the
+    most valuable first when `scores` (the propensity totals and the segment's position in
+    them) give each an expected value (value.py)."""
     matched: list[tuple[RecommendationRule, dict[str, Any], list[str]]] = []
     fallbacks = []
     for i, rule in enumerate(rules):
@@ -265,6 +351,10 @@ def recommend(
         seen.add(rule.action)
         because = "; ".join(reasons) if reasons else "no specific rule matched this segment"
         rationale = f"{rule.rationale} Triggered by: {because}.".strip()
+        value = value_of(segment, scores[1], scores[0], rule, settings) if scores else None
+        audience = None
+        if value is not None and value.scope == "top" and value.targeted:
+            audience = (value.targeted, value.expected_responders / value.targeted)
         out.append(
             Recommendation(
                 action=rule.action,
@@ -274,11 +364,55 @@ def recommend(
                     rule.lift if rule.lift is not None else settings.target_lift,
                     kpis.size,
                     settings,
+                    audience,
                 ),
                 triggers={
                     k: (round(float(v), 4) if not isinstance(v, str) else v)
                     for k, v in values.items()
                 },
+                value=value,
             )
         )
+    if scores:  # the most valuable first (sorted is stable: rule order breaks ties)
+        out.sort(key=lambda r: -r.value.expected_value)
     return out
+
+
+def rank(segments: list[Segment]) -> None:
+    """Number every recommendation of the report by expected value (1 = the most)."""
+    every = [r for s in segments for r in s.recommendations if r.value is not None]
+    for i, r in enumerate(sorted(every, key=lambda r: -r.value.expected_value)):
+        r.rank = i + 1
+
+
+def ab_note(segments: list[Segment], settings: RecommendationsConfig) -> str:
+    """One sentence for the report when some campaigns' tests cannot run at this size."""
+    blocked = [r for s in segments for r in s.recommendations if not r.ab_test.feasible]
+    if not blocked:
+        return ""
+    total = sum(len(s.recommendations) for s in segments)
+    stuck = [
+        s
+        for s in segments
+        if s.recommendations and not any(r.ab_test.feasible for r in s.recommendations)
+    ]
+    lifts = [r.ab_test.min_detectable_lift for r in blocked if r.ab_test.min_detectable_lift]
+    smallest = (
+        f" (the smallest lift they could prove is +{math.ceil(100 * min(lifts))} % to "
+        f"+{math.ceil(100 * max(lifts))} %)"
+        if lifts
+        else ""
+    )
+    names = [s.persona.name if s.persona else f"segment {s.id}" for s in stuck]
+    lead = (
+        f"No recommended campaign for {' or '.join(names)} can be proven by an A/B test at "
+        f"this size. "
+        if names
+        else ""
+    )
+    return (
+        f"{lead}{len(blocked)} of the {total} recommended campaigns cannot be tested as "
+        f"assumed, even over {settings.max_sends} sends{smallest}: the segments are too small "
+        "for the lift assumed. Test a campaign on several similar segments together, or aim "
+        "for a bigger effect."
+    )

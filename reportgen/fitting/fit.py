@@ -26,6 +26,7 @@ from ..config import Config
 from ..errors import InputError
 from ..input.scan import Scan
 from ..parallel import Pending, in_child
+from ..result import PropensityInfo
 from ..scoring.clean import (
     CleaningRules,
     OutlierBounds,
@@ -43,8 +44,10 @@ from ..scoring.features import (
     reference_date,
 )
 from ..scoring.model import ModelParts, build_model, require_columns
+from ..scoring.propensity import PropensityModel
 from ..scoring.score import score
 from .identity import Match, PreviousRun, identity_match, relabel
+from .propensity import NAMES, check_stored, fit_propensity
 from .segment import (
     KChoice,
     _metrics,
@@ -102,6 +105,9 @@ class Fitted:
     pending: list[Pending] = field(default_factory=list)
     stability: Callable[[], list[float]] | None = None
     checks: Checks | None = None
+    #: "response" (and "churn") propensity models, and how well each predicts
+    propensity: dict[str, PropensityModel] = field(default_factory=dict)
+    propensity_info: dict[str, PropensityInfo] = field(default_factory=dict)
 
     def cancel(self) -> None:
         """Stop the checks (the run failed before they were collected)."""
@@ -146,6 +152,7 @@ class Fitted:
             driver_mean=self.driver_stats["mean"],
             driver_std=self.driver_stats["std"],
             background=np.asarray(self.driver_stats["background"], dtype=float),
+            propensity=dict(self.propensity),
         )
 
     def model_json(self, names: dict[int, str], tool_version: str) -> dict[str, Any]:
@@ -159,6 +166,7 @@ class Fitted:
             tool_version,
             segment_ids=self.seg_ids.tolist(),
             driver_stats=self.driver_stats,
+            propensity=self.propensity,
         )
 
     @property
@@ -389,7 +397,34 @@ def fit(
         "alternatives": n_fit if alt_rows is None else len(alt_rows),
         "charts": len(X_all) if chart_rows is None else len(chart_rows),
     }
+    if config.propensity.enabled:  # here, while the checks run in the other processes
+        try:
+            with stages.stage("propensity", "Fitting who is likely to respond"):
+                _propensity(fitted, scored, config, parts, previous)
+        except BaseException:
+            fitted.cancel()
+            raise
     return fitted
+
+
+def _propensity(fitted: Fitted, scored, config: Config, parts, previous) -> None:
+    """The response (and churn) models on the sample's customers without a data issue; a
+    stored model of last period is checked, not refitted."""
+    keep = (scored["data_issue"] == "").to_numpy()
+    features, cleaned = fitted.features[keep], fitted.cleaned[keep]
+    segments = scored["segment"].to_numpy()[keep]
+    stored = parts.propensity if parts is not None else {}
+    for outcome, name in NAMES.items():
+        if name in stored:
+            model = stored[name]
+            info = check_stored(model, features, cleaned, segments, previous.period)
+        else:
+            model, info = fit_propensity(
+                outcome, features, cleaned, segments, config.propensity, config.seed
+            )
+        fitted.propensity_info[name] = info
+        if model is not None:
+            fitted.propensity[name] = model
 
 
 def _alternatives(X, fit_labels, k, config, sil_rows, alt_rows) -> dict[str, Any]:

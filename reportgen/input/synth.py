@@ -211,17 +211,42 @@ def _check_seed(seed: object) -> int:
     return int(seed)
 
 
-def generate(rows: int, seed: int = 0) -> pd.DataFrame:
+#: log-odds of the synthetic churn label (`churn=True`): who has not bought for long, visits
+#: the web site often without buying and spends little on wine churns; nothing else matters
+CHURN_DRIVERS = {"Recency": 0.045, "NumWebVisitsMonth": 0.45, "MntWines": -0.6}
+_CHURN_A = -1.2
+
+
+def generate(rows: int, seed: int = 0, churn: bool = False) -> pd.DataFrame:
     """Return `rows` synthetic customers with the real file's columns, in its order.
 
     The same `rows` and `seed` always give an identical frame. `Dt_Customer` is a
     ``dd-mm-yyyy`` string, `Income` a float with NaN for missing values, every other
-    numeric column an int64. Raises InputError when `rows` < 1 or `seed` < 0.
+    numeric column an int64. `churn` adds a `Churned` label drawn from CHURN_DRIVERS (the
+    other columns stay identical). Raises InputError when `rows` < 1 or `seed` < 0.
     """
-    return generate_with_types(rows, seed)[0]
+    return generate_with_types(rows, seed, churn)[0]
 
 
-def generate_with_types(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+def _churned(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """The churn label: logit = _CHURN_A + sum of CHURN_DRIVERS x (centred Recency and web
+    visits, log(1 + wine spend) centred), drawn with its own random stream."""
+    recency = frame["Recency"].to_numpy(dtype=float) - 49
+    visits = frame["NumWebVisitsMonth"].to_numpy(dtype=float) - 5
+    wine = np.log1p(frame["MntWines"].to_numpy(dtype=float)) - 4.5
+    logit = (
+        _CHURN_A
+        + CHURN_DRIVERS["Recency"] * recency
+        + CHURN_DRIVERS["NumWebVisitsMonth"] * visits
+        + CHURN_DRIVERS["MntWines"] * wine
+    )
+    rng = np.random.default_rng([seed, 7])
+    return (rng.random(len(frame)) < _sigmoid(logit)).astype(np.int64)
+
+
+def generate_with_types(
+    rows: int, seed: int = 0, churn: bool = False
+) -> tuple[pd.DataFrame, pd.Series]:
     """Like `generate`, plus the hidden customer type of every row (a categorical Series
     over `TYPES`), for checking that a segmentation recovers them."""
     n = _check_rows(rows)
@@ -388,6 +413,8 @@ def generate_with_types(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Seri
     for j, name in enumerate(_CAMPAIGNS):
         data[name] = accepted[:, j]
     frame = pd.DataFrame({name: data[name] for name in COLUMNS})
+    if churn:
+        frame["Churned"] = _churned(frame, seed)
     types = pd.Series(pd.Categorical.from_codes(kind, categories=list(TYPES)), name="type")
     return frame, types
 
@@ -410,8 +437,8 @@ def _write_frame(frame: pd.DataFrame, path: Path) -> None:
         pacsv.write_csv(table, str(path), options)
 
 
-def write_synthetic(path: str | Path, rows: int, seed: int = 0) -> Path:
-    """Write `generate(rows, seed)` to `path` and return the path.
+def write_synthetic(path: str | Path, rows: int, seed: int = 0, churn: bool = False) -> Path:
+    """Write `generate(rows, seed, churn)` to `path` and return the path.
 
     The format follows the extension: ``.csv``/``.tsv``/``.txt`` are written like the real
     file (tab-separated, CRLF, ``dd-mm-yyyy`` dates), ``.parquet`` and ``.xlsx`` as such.
@@ -435,7 +462,7 @@ def write_synthetic(path: str | Path, rows: int, seed: int = 0) -> Path:
             f"{target}: an Excel sheet holds at most {_XLSX_MAX_ROWS:,} rows, asked for {n:,}; "
             "write .csv or .parquet instead"
         )
-    frame = generate(n, seed)
+    frame = generate(n, seed, churn)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)

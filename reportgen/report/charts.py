@@ -89,6 +89,8 @@ def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[st
         _shap_beeswarm,
         _drivers,
         _lime,
+        _lift,
+        _calibration,
     ]
     # two lanes: every other chart is drawn by a forked child into the same folder
     with in_child(_draw, ctx, builders, 1) as other:
@@ -896,3 +898,71 @@ def _wrap(text: str, width: int) -> str:
 def _short(text: str, limit: int = 34) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- propensity
+
+
+def _lift(c: _Ctx) -> None:
+    """Response rate by decile of the response propensity (out of fold)."""
+    info = c.summary.propensity.get("response")
+    if info is None or not info.deciles or info.base_rate is None:
+        return
+    fig = _figure(3.3, 2.4, left=0.6)
+    ax = fig.add_subplot()
+    x = [d.decile for d in info.deciles]
+    rates = [d.rate for d in info.deciles]
+    ax.bar(x, rates, color=c.palette[0], width=0.7)
+    ax.axhline(info.base_rate, color="#555555", linestyle="--", linewidth=1)
+    ax.annotate(
+        f"all customers {info.base_rate:.0%}",
+        (10.4, info.base_rate),
+        xytext=(0, 3),
+        textcoords="offset points",
+        ha="right",
+        fontsize=6.5,
+    )
+    ax.text(1, rates[0], f"{info.deciles[0].lift:.1f}×", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel("Tenth of customers by propensity (1 = most likely)")
+    ax.set_ylabel("Responded to the last campaign")
+    ax.set_title("Response by propensity tenth")
+    c.save(
+        fig,
+        "lift",
+        "Response rate by tenth of customers, most likely first",
+        f"Bar chart of the share who responded in each tenth of {info.cv_rows:,} customers "
+        f"ranked by predicted propensity (out of fold): {rates[0]:.0%} in the top tenth, "
+        f"{info.deciles[0].lift:.1f} times the {info.base_rate:.0%} of all customers; "
+        f"{rates[-1]:.0%} in the bottom tenth.",
+    )
+
+
+def _calibration(c: _Ctx) -> None:
+    """Predicted against observed response, per tenth of the predictions."""
+    info = c.summary.propensity.get("response")
+    if info is None or not info.calibration:
+        return
+    fig = _figure(3.3, 2.4, left=0.6)
+    ax = fig.add_subplot()
+    pred = [b.predicted for b in info.calibration]
+    seen = [b.observed for b in info.calibration]
+    top = max(pred + seen) * 1.05
+    ax.plot([0, top], [0, top], color="#999999", linestyle="--", linewidth=1)
+    ax.plot(pred, seen, marker="o", markersize=3.5, color=c.palette[0], linewidth=1.2)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("Predicted chance (mean of a tenth)")
+    ax.set_ylabel("Observed response")
+    ax.set_title("Calibration: predicted vs observed")
+    c.save(
+        fig,
+        "calibration",
+        "Calibration of the response propensity",
+        f"Line chart of the observed response against the mean predicted chance in each "
+        f"tenth of customers (out of fold); points on the dashed diagonal are exact. Mean "
+        f"gap {info.calibration_error:.1%}.",
+    )

@@ -427,6 +427,52 @@ def samples(s: Summary) -> list[str]:
     return out
 
 
+def action_plan(views: list[SegmentView], top: int = 6) -> list[tuple[Any, SegmentView]]:
+    """The report's recommendations ranked by expected value: (recommendation, its segment)."""
+    ranked = [(r, v) for v in views for r in v.segment.recommendations if r.rank is not None]
+    return sorted(ranked, key=lambda t: t[0].rank)[:top]
+
+
+def _driver_words(feature: str, coefficient: float) -> str:
+    """ "Accepted campaign 5: higher → more likely" / "Marital status Single: more likely"."""
+    more = "more likely" if coefficient > 0 else "less likely"
+    if "=" in feature:
+        column, value = feature.split("=", 1)
+        return f"{wording.label(column)} {value}: {more}"
+    return f"{wording.label(feature)}: higher → {more}"
+
+
+def targeting(s: Summary, views: list[SegmentView]) -> dict[str, Any]:
+    """The propensity section: both models, per-segment rows and the value assumptions."""
+    config = s.run.config.get("recommendations", {})
+    out: dict[str, Any] = {"models": s.propensity, "rows": [], "churn_rows": []}
+    for name, info in s.propensity.items():
+        out[f"{name}_drivers"] = [
+            (_driver_words(d.feature, d.coefficient), d.coefficient) for d in info.drivers[:5]
+        ]
+    response = s.propensity.get("response")
+    for v in views:
+        k = v.segment.kpis
+        if k is None:
+            continue
+        if k.propensity is not None:
+            within = response.within_segment_auc.get(v.id) if response else None
+            out["rows"].append((v, k, within))
+        if k.churn_risk is not None:
+            out["churn_rows"].append((v, k))
+    used = {}
+    for v in views:
+        for r in v.segment.recommendations:
+            if r.value is not None:
+                used.setdefault(r.action, r.value.assumptions)
+    out["campaigns"] = sorted(used.items())
+    out["margin"] = config.get("margin")
+    out["cost"] = config.get("cost_per_contact")
+    out["value"] = config.get("value_per_response")
+    out["max_sends"] = config.get("max_sends")
+    return out
+
+
 def build_context(
     s: Summary,
     charts: dict[str, ChartInfo],
@@ -451,6 +497,8 @@ def build_context(
         "segments": views,
         "figures": figs,
         "headline": headline(s, views),
+        "action_plan": action_plan(views),
+        "targeting": targeting(s, views),
         "overall_kpis": overall_kpis(s),
         "dictionary": data_dictionary(s),
         "kpi_definitions": [

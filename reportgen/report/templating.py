@@ -60,6 +60,7 @@ def environment(user_dir: str | Path | None = None) -> Environment:
         number=wording.number,
         compact=wording.compact,
         percent=wording.percent,
+        signed=wording.signed,
         label=wording.label,
         axis_label=wording.axis_label,
         feature_value=wording.feature_value,

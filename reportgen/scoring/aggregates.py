@@ -22,6 +22,51 @@ from .clean import CleaningReport
 CAMPAIGNS = ["AcceptedCmp1", "AcceptedCmp2", "AcceptedCmp3", "AcceptedCmp4", "AcceptedCmp5"]
 
 
+#: propensity histogram: bins of this width from 0 to 1 (a top-N target is a bin edge)
+BINS = 100
+
+
+@dataclass
+class ScoreTotals:
+    """Per-segment sums of one per-customer score (a propensity): mergeable like the rest."""
+
+    sums: np.ndarray  # [k] sum of the score
+    squares: np.ndarray  # [k] sum of its squares (sum p(1-p) = the responders' variance)
+    #: [k] sum of score x the customer's total spend (spend at risk, for churn)
+    spend: np.ndarray
+    #: [k, BINS] customers and their score sum in each bin [b/BINS, (b+1)/BINS)
+    counts: np.ndarray
+    bin_sums: np.ndarray
+
+    @classmethod
+    def of(cls, slot: np.ndarray, k: int, p: np.ndarray, spend: np.ndarray) -> ScoreTotals:
+        p = np.asarray(p, dtype=float)
+        b = np.clip((p * BINS).astype(int), 0, BINS - 1)
+        cell = slot * BINS + b
+        return cls(
+            np.bincount(slot, weights=p, minlength=k),
+            np.bincount(slot, weights=p * p, minlength=k),
+            np.bincount(slot, weights=p * spend, minlength=k),
+            np.bincount(cell, minlength=k * BINS).reshape(k, BINS).astype(np.int64),
+            np.bincount(cell, weights=p, minlength=k * BINS).reshape(k, BINS),
+        )
+
+    def merge(self, other: ScoreTotals) -> ScoreTotals:
+        return ScoreTotals(
+            self.sums + other.sums,
+            self.squares + other.squares,
+            self.spend + other.spend,
+            self.counts + other.counts,
+            self.bin_sums + other.bin_sums,
+        )
+
+    def pooled(self) -> ScoreTotals:
+        one = lambda a: a.sum(axis=0, keepdims=True)  # noqa: E731
+        return ScoreTotals(
+            one(self.sums), one(self.squares), one(self.spend), one(self.counts), one(self.bin_sums)
+        )
+
+
 @dataclass
 class SegmentTotals:
     """Sums over the customers of each segment (rows of `sums` follow `segment_ids`)."""
@@ -45,6 +90,8 @@ class SegmentTotals:
     flagged: np.ndarray | None = None
     #: data issue -> customers
     issues: Counter = field(default_factory=Counter)
+    #: per-customer scores (segments.csv column, e.g. "propensity") -> their sums
+    scores: dict[str, ScoreTotals] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.flagged is None:
@@ -66,9 +113,12 @@ class SegmentTotals:
         reasons: np.ndarray | None = None,
         report: CleaningReport | None = None,
         issues: np.ndarray | None = None,
+        scores: dict[str, np.ndarray] | None = None,
     ) -> SegmentTotals:
         """`issues`: each row's data issue ('' for none; a categorical is read by its codes);
-        rows with one are counted in `flagged` and left out of every sum."""
+        rows with one are counted in `flagged` and left out of every sum. `scores`: name ->
+        each row's score (a propensity)."""
+        scores = {n: np.asarray(v, dtype=float) for n, v in (scores or {}).items()}
         k = len(segment_ids)
         position = {s: i for i, s in enumerate(segment_ids)}
         present, codes = np.unique(np.asarray(labels), return_inverse=True)
@@ -86,6 +136,7 @@ class SegmentTotals:
                 issue_counts.update({str(a): int(b) for a, b in found.items()})
                 keep = ~bad
                 features, cleaned, slot = features[keep], cleaned[keep], slot[keep]
+                scores = {n: v[keep] for n, v in scores.items()}
 
         def per_segment(mask: np.ndarray | None = None, weights=None) -> np.ndarray:
             """Customers (or `weights` summed) of each segment, among those in `mask`."""
@@ -99,6 +150,9 @@ class SegmentTotals:
             [per_segment(weights=values[:, j] ** 2) for j in range(values.shape[1])]
         )
         count = per_segment().astype(np.int64)
+        spend = features["TotalSpend"].to_numpy(dtype=float) if "TotalSpend" in features else None
+        if spend is None:
+            spend = np.zeros(len(slot))
         earlier = [c for c in CAMPAIGNS if c in features]
         none = np.zeros(len(slot), dtype=bool)
         accepted = (features[earlier].sum(axis=1) > 0).to_numpy() if earlier else none
@@ -134,6 +188,7 @@ class SegmentTotals:
             dropped,
             flagged,
             issue_counts,
+            {n: ScoreTotals.of(slot, k, v, spend) for n, v in scores.items()},
         )
 
     def merge(self, other: SegmentTotals) -> SegmentTotals:
@@ -166,6 +221,7 @@ class SegmentTotals:
             self.dropped_columns or other.dropped_columns,
             self.flagged + other.flagged,
             self.issues + other.issues,
+            {n: t.merge(other.scores[n]) for n, t in self.scores.items()},
         )
 
     # ---------------------------------------------------------------- what they give
@@ -210,4 +266,5 @@ class SegmentTotals:
             {c: {v: k1(n) for v, n in d.items()} for c, d in self.categories.items()},
             flagged=k1(self.flagged),
             issues=Counter(self.issues),
+            scores={n: t.pooled() for n, t in self.scores.items()},
         )

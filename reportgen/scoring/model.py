@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ import pandas as pd
 from ..errors import InputError
 from .clean import CleaningRules, OutlierBounds
 from .features import DesignSpec
+from .propensity import PropensityModel, models_from_json
 
 MODEL_FORMAT = "reportgen-model"
 #: 2: CampaignEngagement counts the earlier campaigns only (not the last Response), and
@@ -34,13 +35,15 @@ def build_model(
     tool_version: str = "",
     segment_ids: list[int] | None = None,
     driver_stats: dict[str, list[float]] | None = None,
+    propensity: dict[str, PropensityModel] | None = None,
 ) -> dict[str, Any]:
     """model.json content. `segment_ids[i]` is the id of the segment whose centroid is row i
     (default 0..k-1); ids stay stable across monthly runs, so they need not be contiguous.
     `driver_stats` ({"mean": [...], "std": [...]}, one value per numeric clustering feature,
     over the fitted customers) lets scoring call a driver's value high, average or low;
     its "background" (the fitted customers' mean design row) is the reference the per-customer
-    SHAP values are measured from."""
+    SHAP values are measured from. `propensity` ("response", "churn") are the plain-data
+    logistic models that give each customer a chance of responding / churning."""
     k = len(np.asarray(centroids))
     ids = [int(i) for i in (segment_ids if segment_ids is not None else range(k))]
     body = {
@@ -54,6 +57,8 @@ def build_model(
     }
     if driver_stats is not None:
         body["drivers"] = {k: [float(x) for x in v] for k, v in driver_stats.items()}
+    if propensity:
+        body["propensity"] = {name: m.to_dict() for name, m in propensity.items()}
     return {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -66,7 +71,7 @@ def build_model(
 
 _BODY_KEYS = ["cleaning", "outliers", "design", "reference_date", "centroids", "segment_names"]
 #: parts added later; covered by the checksum when present.
-_OPTIONAL_BODY_KEYS = ["segment_ids", "drivers"]
+_OPTIONAL_BODY_KEYS = ["segment_ids", "drivers", "propensity"]
 
 
 def check_model(model: dict[str, Any], source: str = "model.json") -> None:
@@ -117,6 +122,7 @@ def check_model(model: dict[str, Any], source: str = "model.json") -> None:
             )
     if len(spec.scale) != len(spec.numeric) or len(spec.offset) != len(spec.numeric):
         raise InputError(f"{source}: the design's scaling does not fit its features — damaged")
+    models_from_json(model, source)  # refuses a damaged propensity part
     ids = segment_ids(model)
     if len(ids) != len(model["centroids"]) or len(set(ids)) != len(ids):
         raise InputError(
@@ -146,6 +152,8 @@ class ModelParts:
     driver_std: list[float] | None = None
     #: the fitted customers' mean design row, the reference of the SHAP drivers (or None)
     background: np.ndarray | None = None
+    #: "response" (and "churn") propensity models, when the fitting run had the outcome
+    propensity: dict[str, PropensityModel] = field(default_factory=dict)
 
     def reference_row(self) -> np.ndarray:
         """The SHAP reference: the stored background, else the centroids' mean."""
@@ -167,6 +175,7 @@ def model_parts(model: dict[str, Any], source: str = "model.json") -> ModelParts
         driver_mean=model.get("drivers", {}).get("mean"),
         driver_std=model.get("drivers", {}).get("std"),
         background=_background(model, source),
+        propensity=models_from_json(model, source),
     )
 
 

@@ -29,6 +29,10 @@ from .. import schema
 from .clean import DATA_ISSUES, CleaningReport, apply_cleaning, exclusion_reasons, reason_labels
 from .features import design_matrix, engineer
 from .model import ModelParts, model_parts, require_columns
+from .propensity import require_inputs
+
+#: propensity model -> its per-customer column (customers, segments.csv)
+SCORE_COLUMNS = {"response": "propensity", "churn": "churn_risk"}
 
 #: level codes of a driver's value against all fitted customers (more than a quarter
 #: standard deviation away from the mean is "high" / "low")
@@ -118,6 +122,10 @@ def score(parts: ModelParts, frame: pd.DataFrame, source: str = "model.json") ->
         }
     )
     _add_drivers(customers, parts, X, first, second, features, cleaned)
+    if parts.propensity:
+        require_inputs(parts.propensity, features, cleaned, source)
+        for name, model in parts.propensity.items():
+            customers[SCORE_COLUMNS[name]] = model.predict(features, cleaned).astype(np.float32)
     return Scored(customers, features, cleaned, report)
 
 
@@ -206,6 +214,9 @@ def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
     )
     for rank in range(1, TOP + 1):
         out[f"driver_{rank}"] = driver_texts(customers, parts, rank).to_numpy()
+    for column in SCORE_COLUMNS.values():  # a chance, to 4 decimals (0.1234 = 12.34 %)
+        if column in customers:
+            out[column] = customers[column].to_numpy(dtype=float).round(4)
     return out
 
 
