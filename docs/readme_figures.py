@@ -102,21 +102,50 @@ def personas_block(s: Summary) -> str:
     for seg in s.segments:
         r = seg.rule
         lines.append(f'- {seg.id}: "{r.text}" ({r.precision:.2f} / {r.recall:.2f})')
-    feasible = [(seg.id, rec.ab_test) for seg in s.segments for rec in seg.recommendations[:1]]
-    lifts = [ab.min_detectable_lift for _, ab in feasible if ab.min_detectable_lift]
-    lines += [
-        "",
-        f"A/B plans at +{s.run.config['recommendations']['target_lift']:.0%} lift: "
-        f"{sum(ab.feasible for _, ab in feasible)} of {len(feasible)} first recommendations "
-        f"are feasible on this customer base; the smallest detectable lifts are "
-        f"+{min(lifts):.0%} to +{max(lifts):.0%}."
-        if lifts
-        else "",
-    ]
     return "\n".join(lines).rstrip()
 
 
-BLOCKS = {"model": model_block, "personas": personas_block}
+def targeting_block(s: Summary) -> str:
+    r = s.propensity["response"]
+    within = r.within_segment_auc.values()
+    lines = [
+        f"Response propensity on the real file: {r.method[0].lower()}{r.method[1:]}; "
+        f"{r.folds}-fold "
+        f"cross-validation repeated {r.repeats} times on {r.cv_rows:,} customers ({r.positives} "
+        f"responders). Out of fold: **AUC {r.auc:.2f}** (± {r.auc_folds_sd:.3f} between repeats; "
+        f"the segment alone: {r.segment_only_auc:.2f}; inside the segments "
+        f"{min(within):.2f}–{max(within):.2f}), Brier score {r.brier:.3f} against "
+        f"{r.brier_constant:.3f} for a constant, calibration gap "
+        f"{100 * r.calibration_error:.1f} percentage points "
+        f"(slope {r.calibration_slope:.2f}{', recalibrated' if r.recalibrated else ''}); the top "
+        f"tenth responds {r.top_decile_lift:.1f}× as often as everyone. "
+        f"{s.propensity['churn'].reason}",
+        "",
+        "| rank | campaign | segment | whom | expected responders | expected value | A/B test |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ranked = sorted(
+        ((rec, seg) for seg in s.segments for rec in seg.recommendations if rec.rank),
+        key=lambda t: t[0].rank,
+    )
+    for rec, seg in ranked[:5]:
+        v, ab = rec.value, rec.ab_test
+        lo, hi = v.expected_responders_interval
+        test = (
+            f"{ab.design}, {ab.sends} send{'s' if ab.sends > 1 else ''}"
+            if ab.feasible
+            else f"none (provable lift ≥ +{ab.min_detectable_lift:.0%})"
+        )
+        lines.append(
+            f"| {rec.rank} | {rec.action} | {seg.persona.name} | {v.targeted:,} "
+            f"({v.scope}) | {v.expected_responders:.0f} ({lo:.0f}–{hi:.0f}) "
+            f"| {wording.signed(v.expected_value)} | {test} |"
+        )
+    lines += ["", s.ab_note or "Every recommended campaign has an A/B test that can run."]
+    return "\n".join(lines).rstrip()
+
+
+BLOCKS = {"model": model_block, "personas": personas_block, "targeting": targeting_block}
 
 
 def blocks(summary: Summary) -> dict[str, str]:

@@ -61,6 +61,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 OPTIONAL_COLUMNS = {"Z_CostContact", "Z_Revenue", "Complain", "Churned"}
+#: labels some files add to the data set's columns (the public file has none of them)
+LABEL_COLUMNS = ["Churned"]
+#: the 29 columns of the retail marketing-campaign data set
+DATA_SET_COLUMNS = [c for c in COLUMNS if c not in LABEL_COLUMNS]
 REQUIRED_COLUMNS = [c for c in COLUMNS if c not in OPTIONAL_COLUMNS]
 NUMERIC_COLUMNS = [c for c, (kind, _) in COLUMNS.items() if kind in ("int", "float", "flag")]
 

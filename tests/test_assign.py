@@ -61,6 +61,7 @@ def test_assign_reproduces_the_run_and_names_personas(small_run, small_file, tmp
             "driver_1",
             "driver_2",
             "driver_3",
+            "propensity",
         ]
     )
     # the same scoring function: every column, every customer, identical to the run's

@@ -36,7 +36,7 @@ def drawn():
 def test_every_chart_is_drawn(drawn):
     analysis, _palette, charts, *_ = drawn
     slugs = [segment_slug(s) for s in analysis.summary.segments]
-    expected = set(SCATTERS + VECTOR + ["silhouette"])
+    expected = set(SCATTERS + VECTOR + ["silhouette", "lift", "calibration"])
     expected |= {f"drivers_{s}" for s in slugs} | {f"lime_{s}" for s in slugs}
     assert set(charts) == expected
     for info in charts.values():

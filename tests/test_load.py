@@ -36,10 +36,11 @@ def cfg(**input_settings: object) -> Config:
 
 
 def small_table(n: int = 5) -> pd.DataFrame:
-    """All 29 columns as text, like a CSV cell would hold them."""
+    """All 29 columns of the data set as text, like a CSV cell would hold them."""
     rng = np.random.default_rng(0)
     data: dict[str, list[str]] = {}
-    for name, (kind, _) in schema.COLUMNS.items():
+    for name in schema.DATA_SET_COLUMNS:
+        kind = schema.COLUMNS[name][0]
         if kind == "id":
             data[name] = [str(1000 + i) for i in range(n)]
         elif kind == "category":
@@ -116,12 +117,12 @@ def test_real_file_loads_with_known_shape(original, raw_text):
     assert info.rows == len(frame) == 2240
     assert info.missing == {"Income": 24}
     assert info.date_format == "%d-%m-%Y"
-    assert info.columns_matched == {c: c for c in schema.COLUMNS}
+    assert info.columns_matched == {c: c for c in schema.DATA_SET_COLUMNS}
     assert len(info.columns_matched) == 29 and info.extra_columns == []
     assert (info.format, info.delimiter, info.encoding) == ("csv", "\t", "utf-8")
     assert (info.bom, info.line_ending) == (False, "CRLF")
     assert info.sha256 == sha256_of(REAL) and len(info.sha256) == 64
-    assert list(frame.columns) == list(schema.COLUMNS)
+    assert list(frame.columns) == list(schema.DATA_SET_COLUMNS)
     assert isinstance(frame.index, pd.RangeIndex)
     # dtypes
     assert frame["ID"].dtype == np.int64
@@ -320,7 +321,7 @@ def test_optional_columns_may_be_absent(tmp_path):
     table = small_table(3).drop(columns=["Z_CostContact", "Z_Revenue", "Complain"])
     loaded = load_customers(write(tmp_path, table), Config())
     assert list(loaded.frame.columns) == [
-        c for c in schema.COLUMNS if c not in schema.OPTIONAL_COLUMNS
+        c for c in schema.DATA_SET_COLUMNS if c not in schema.OPTIONAL_COLUMNS
     ]
 
 

@@ -27,6 +27,7 @@ SECTIONS = [
     "Segment personas",
     "The segments compared",
     "What decides the segments",
+    "Who is likely to respond",
     "Methodology",
     "Appendix",
 ]
