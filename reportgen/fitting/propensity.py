@@ -8,9 +8,9 @@ ten-bin curve) and the response rate by score decile. When the out-of-fold proba
 are miscalibrated, a two-number Platt recalibration fitted on them is stored with the model.
 
 Why logistic regression: on the real file it ranks customers as well as gradient boosting
-(cross-validated AUC 0.90 against 0.90-0.91, benchmarks/propensity_models.py), its
-probabilities are calibrated without a second model, it fits in a fraction of a second on
-the fit sample, and it is stored as plain coefficients any tool can read.
+(out-of-fold AUC 0.904 against 0.906) and predicts better (Brier score 0.079 against 0.086;
+calibration gap 1.4 against 5.7 points), it fits 25 times faster, and it is stored as plain
+coefficients any tool can read (benchmarks/propensity_models.py measures all of this).
 
 Scored with last month's model (no refit), the stored model is not refitted: it is checked
 on this period's sample (the same figures, measured on customers it has not seen).
