@@ -313,8 +313,9 @@ class Value(_Model):
     value_per_response: float
     incremental_revenue: float
     cost: float
-    #: incremental revenue x margin - cost
+    #: incremental revenue x margin - cost, and its range from the responders' range
     expected_value: float
+    expected_value_interval: list[float] = []
     #: every number assumed, by name (lift, margin, cost_per_contact, value_per_response)
     assumptions: dict[str, float | str] = {}
 

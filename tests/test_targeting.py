@@ -119,6 +119,12 @@ def test_every_recommendation_has_a_target_and_an_expected_value(real_analysis):
                 - v.targeted * a["cost_per_contact"],
                 abs=0.05,
             )
+            lo, hi = v.expected_responders_interval
+            gain = a["lift"] * v.value_per_response * a["margin"]
+            assert v.expected_value_interval == pytest.approx(
+                [lo * gain - v.cost, hi * gain - v.cost], abs=0.05
+            )
+            assert v.expected_value_interval[0] <= v.expected_value <= v.expected_value_interval[1]
             # the targeted customers, recounted from every customer's propensity
             if v.scope == "top":
                 picked = p[np.floor(p * BINS) >= round(v.threshold * BINS)]

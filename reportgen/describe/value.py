@@ -8,6 +8,9 @@ For one segment and one campaign (its assumed lift and cost per contact):
     incremental revenue     = incremental responders x value per response
     expected value          = incremental revenue x margin - targeted x cost per contact
 
+Its range follows from the expected responders' 95 % range (chance alone); the lift, margin
+and costs are assumptions, stated with every value, not estimates.
+
 The value per response is the segment's average purchase value (spend / purchases) unless
 `recommendations.value_per_response` sets it. Two audiences are compared: the whole segment,
 and its customers whose propensity is high enough for one contact to pay for itself
@@ -85,6 +88,7 @@ def value_of(
     else:
         target = f"all {chosen['targeted']:,} customers of the segment"
     lo, hi = chosen["interval"]
+    per_responder = lift * worth * settings.margin  # the value is linear in the responders
     return Value(
         target=target,
         targeted=chosen["targeted"],
@@ -97,6 +101,10 @@ def value_of(
         incremental_revenue=round(chosen["incremental_revenue"], 2),
         cost=round(chosen["cost"], 2),
         expected_value=round(chosen["expected_value"], 2),
+        expected_value_interval=[
+            round(lo * per_responder - chosen["cost"], 2),
+            round(hi * per_responder - chosen["cost"], 2),
+        ],
         assumptions={
             "lift": lift,
             "lift_source": "rule" if rule.lift is not None else "recommendations.target_lift",
