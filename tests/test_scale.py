@@ -348,3 +348,18 @@ def test_the_sample_is_drawn_by_customer_id_not_by_position():
         sampler.add(frame.iloc[order].reset_index(drop=True), 0)
         picks.append(sampler.result()[0]["ID"].tolist())
     assert picks[0] == picks[1] and picks[0] == sorted(picks[0])
+
+
+def test_silhouette_from_one_distance_matrix_is_sklearns():
+    from sklearn.metrics import silhouette_samples, silhouette_score
+
+    from reportgen.fitting.segment import distances, silhouette_of, silhouette_values
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 5))
+    D = distances(X)
+    for k in (2, 5, 9):
+        labels = rng.integers(0, k, len(X))
+        labels[7] = k  # a customer alone in a cluster scores 0, as in sklearn
+        assert np.allclose(silhouette_values(D, labels), silhouette_samples(X, labels), atol=1e-12)
+        assert silhouette_of(D, labels) == pytest.approx(silhouette_score(X, labels), abs=1e-12)

@@ -53,6 +53,7 @@ from .segment import (
     _metrics,
     alternatives,
     choose_k,
+    distances,
     fit_final,
     pca_2d,
     score_ks,
@@ -276,8 +277,9 @@ def _design(config: Config, parts, features, cleaned, fit_mask, previous):
 def _k(config: Config, X: np.ndarray, sil_rows, parts, previous):
     cc = config.clustering
     ks = list(range(cc.k_min, min(cc.k_max, len(X) - 1) + 1))
-    with in_child(score_ks, X, ks[1::2], config.seed, cc.n_init, sil_rows) as other:  # 2 lanes
-        mine = score_ks(X, ks[0::2], config.seed, cc.n_init, sil_rows)
+    D = distances(X if sil_rows is None else X[sil_rows])  # once, shared by every lane
+    with in_child(score_ks, X, ks[1::2], config.seed, cc.n_init, sil_rows, D) as other:
+        mine = score_ks(X, ks[0::2], config.seed, cc.n_init, sil_rows, D)
         scores = sorted(mine + other.result(), key=lambda s: s.k)
     choice = choose_k(scores)
     forced = cc.k is not None
@@ -291,7 +293,7 @@ def _k(config: Config, X: np.ndarray, sil_rows, parts, previous):
         k = len(parts.ids)
     if k > len(X) - 1:
         raise InputError(f"clustering.k = {k} is larger than the customers allow ({len(X)})")
-    return scores, choice, forced, k
+    return scores, choice, forced, k, D
 
 
 def fit(
@@ -322,10 +324,11 @@ def fit(
         chart_rows = _nested(order, sampling.chart_rows)
     with stages.stage("k_selection", f"Scoring k = {cc.k_min}..{cc.k_max}"):
         if scan_rows is None:
-            scores, choice, forced, k = _k(config, X, sil_rows, parts, previous)
+            scores, choice, forced, k, D = _k(config, X, sil_rows, parts, previous)
         else:
             scan_sil = None if sil_rows is None else np.searchsorted(scan_rows, sil_rows)
-            scores, choice, forced, k = _k(config, X[scan_rows], scan_sil, parts, previous)
+            # the same silhouette rows, so their distances D serve the later checks too
+            scores, choice, forced, k, D = _k(config, X[scan_rows], scan_sil, parts, previous)
     with stages.stage("kmeans", f"Fitting K-Means with k = {k}"):
         match: Match | None = None
         threshold = config.history.match_threshold
@@ -381,10 +384,11 @@ def fit(
         cc.stability_resamples,
         cc.stability_fraction,
     )
-    fitted.pending = [in_child(_alternatives, X, fit_labels, k, config, sil_rows, alt_rows)]
+    fitted.pending = [in_child(_alternatives, X, fit_labels, k, config, sil_rows, alt_rows, D)]
     fitted.pending.append(
-        in_child(_projections, fitted, X_all, X, fit_labels, scored, sil_rows, chart_rows, seed)
+        in_child(_projections, fitted, X_all, X, fit_labels, scored, sil_rows, chart_rows, seed, D)
     )
+    del D  # the children hold their copies
     n_fit = len(X)
     fitted.sample_sizes = {
         "fit": len(X_all),
@@ -427,36 +431,36 @@ def _propensity(fitted: Fitted, scored, config: Config, parts, previous) -> None
             fitted.propensity[name] = model
 
 
-def _alternatives(X, fit_labels, k, config, sil_rows, alt_rows) -> dict[str, Any]:
+def _alternatives(X, fit_labels, k, config, sil_rows, alt_rows, D=None) -> dict[str, Any]:
     """The other algorithms and K-Means' final metrics, with their timing."""
     cc, seed = config.clustering, config.seed
     start = time.perf_counter()
     k_range = range(cc.k_min, cc.k_max + 1)
     ax, al = (X, fit_labels) if alt_rows is None else (X[alt_rows], fit_labels[alt_rows])
     alts = alternatives(ax, al, k, k_range, seed, cc.alternatives)
-    metrics = _metrics(X, fit_labels, sil_rows)
+    metrics = _metrics(X, fit_labels, sil_rows, D)
     took = round(time.perf_counter() - start, 3)
     return {"alternatives": alts, "metrics": metrics, "timings": {"alternatives": took}}
 
 
-def _projections(fitted, X_all, X, fit_labels, scored, sil_rows, chart_rows, seed):
+def _projections(fitted, X_all, X, fit_labels, scored, sil_rows, chart_rows, seed, D=None):
     """The PCA map, the t-SNE map where it adds something, the per-customer chart rows and
     their timing."""
     start = time.perf_counter()
     rows = np.arange(len(X_all)) if chart_rows is None else chart_rows
     pca, variance = pca_2d(X_all, seed, chart_rows)
     tsne, tsne_note = tsne_2d(X_all[rows], seed, sum(variance))
-    chart = _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows)
+    chart = _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows, D)
     took = round(time.perf_counter() - start, 3)
     timings = {"projection": took}
     return {"chart": chart, "variance": variance, "tsne_note": tsne_note, "timings": timings}
 
 
-def _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows) -> pd.DataFrame:
+def _chart_rows(fitted, X, fit_labels, scored, rows, pca, tsne, sil_rows, D=None) -> pd.DataFrame:
     """Per-customer chart data for the chart sample `rows` of the fit sample."""
     sil_fit = np.full(len(X), np.nan)
     picked = np.arange(len(X)) if sil_rows is None else sil_rows
-    sil_fit[picked] = silhouettes(X[picked], fit_labels[picked])
+    sil_fit[picked] = silhouettes(X[picked], fit_labels[picked], D)
     sil = np.full(len(fitted.fit_mask), np.nan)
     sil[fitted.fit_mask] = sil_fit
     chart = scored.iloc[rows][

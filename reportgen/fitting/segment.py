@@ -12,6 +12,7 @@ from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
+    pairwise_distances,
     silhouette_samples,
     silhouette_score,
 )
@@ -76,13 +77,58 @@ def _knee_locator():
     return KneeLocator
 
 
+@single_threaded
+def distances(X: np.ndarray) -> np.ndarray:
+    """Euclidean distances between all rows (the silhouette's, computed once for every k)."""
+    return pairwise_distances(X, metric="euclidean")
+
+
+def silhouette_of(D: np.ndarray, labels: np.ndarray) -> float:
+    """The mean silhouette from precomputed distances `D` (see silhouette_values)."""
+    return float(silhouette_values(D, labels).mean())
+
+
+def silhouette_values(D: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each row's silhouette from precomputed distances `D` — sklearn's definition (a
+    customer alone in their cluster scores 0) with the per-cluster distance sums as one
+    matrix product, so scoring nine values of k costs one distance matrix, not nine."""
+    _, codes = np.unique(labels, return_inverse=True)
+    codes = codes.ravel()
+    n, k = len(codes), int(codes.max()) + 1
+    if k < 2:
+        return np.zeros(n)
+    member = np.zeros((n, k))
+    member[np.arange(n), codes] = 1.0
+    sums = D @ member  # [n, k]: each customer's summed distance to each cluster
+    size = member.sum(axis=0)
+    rows = np.arange(n)
+    own = size[codes]
+    a = sums[rows, codes] / np.maximum(own - 1, 1)
+    mean = sums / size
+    mean[rows, codes] = np.inf
+    b = mean.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = (b - a) / np.maximum(a, b)
+    return np.where((own > 1) & np.isfinite(s), s, 0.0)
+
+
 def _metrics(
-    X: np.ndarray, labels: np.ndarray, sil_rows: np.ndarray | None = None
+    X: np.ndarray,
+    labels: np.ndarray,
+    sil_rows: np.ndarray | None = None,
+    D: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Silhouette (on `sil_rows` when given: it is O(n²)), Calinski-Harabasz, Davies-Bouldin."""
-    sx, sl = (X, labels) if sil_rows is None else (X[sil_rows], labels[sil_rows])
+    """Silhouette (on `sil_rows` when given: it is O(n²); from `D`, their distances, when
+    given), Calinski-Harabasz, Davies-Bouldin."""
+    sl = labels if sil_rows is None else labels[sil_rows]
+    if len(set(sl.tolist())) < 2:
+        silhouette = 0.0
+    elif D is not None:
+        silhouette = silhouette_of(D, sl)
+    else:
+        silhouette = float(silhouette_score(X if sil_rows is None else X[sil_rows], sl))
     return {
-        "silhouette": float(silhouette_score(sx, sl)) if len(set(sl.tolist())) > 1 else 0.0,
+        "silhouette": silhouette,
         "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
         "davies_bouldin": float(davies_bouldin_score(X, labels)),
     }
@@ -90,16 +136,21 @@ def _metrics(
 
 @single_threaded
 def score_ks(
-    X: np.ndarray, ks: list[int], seed: int, n_init: int, sil_rows: np.ndarray | None = None
+    X: np.ndarray,
+    ks: list[int],
+    seed: int,
+    n_init: int,
+    sil_rows: np.ndarray | None = None,
+    D: np.ndarray | None = None,
 ) -> list[KScore]:
     """Inertia, silhouette, Calinski-Harabasz and Davies-Bouldin for each listed k (each fitted
     independently with the same seed, so any split of the list gives the same scores); the
-    silhouette on `sil_rows`, the same rows for every k."""
+    silhouette on `sil_rows`, the same rows for every k (`D`: their distances, if computed)."""
     scores = []
     for k in ks:
         model = _kmeans(k, seed, n_init).fit(X)
         scores.append(
-            KScore(k=k, inertia=float(model.inertia_), **_metrics(X, model.labels_, sil_rows))
+            KScore(k=k, inertia=float(model.inertia_), **_metrics(X, model.labels_, sil_rows, D))
         )
     return scores
 
@@ -267,10 +318,11 @@ def pca_2d(
 
 
 @single_threaded
-def silhouettes(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def silhouettes(X: np.ndarray, labels: np.ndarray, D: np.ndarray | None = None) -> np.ndarray:
+    """Each row's silhouette (from `D`, the rows' distances, when given)."""
     if len(set(labels.tolist())) < 2:
         return np.full(len(X), np.nan)
-    return silhouette_samples(X, labels)
+    return silhouette_values(D, labels) if D is not None else silhouette_samples(X, labels)
 
 
 #: t-SNE is quadratic-ish and only feeds a picture: it runs on a random sample of this size.
