@@ -217,3 +217,36 @@ def test_css_cannot_close_its_style_element(tmp_path):
     css = str(_css(brand, "A4"))
     assert "alert(1)" in css  # the brand's CSS is there, as text
     assert "</style" not in css.lower() and "</script" not in css.lower()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ cycler.__init__.__globals__.os.popen('touch PWNED').read() }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ self._TemplateReference__context.cycler.__init__.__globals__ }}",
+    ],
+)
+def test_a_hostile_template_cannot_run_code(tmp_path, monkeypatch, payload):
+    """User templates render sandboxed: reaching Python internals stops the render with one
+    line (exit 2) and runs nothing."""
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    base = report_runs.rendered("sample")
+    folder = report_runs.copy_run(base, "sandbox")
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "report.html").write_text(
+        '{% extends "default:report.html" %}{% block cover %}' + payload + "{% endblock %}",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["render", "--from", str(folder), "--templates", str(templates), "--quiet"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "SecurityError" in result.output or "UndefinedError" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "PWNED").exists()

@@ -258,3 +258,43 @@ def test_dry_run_writes_the_eml_instead(run_dir, tmp_path):
     assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
     (report,) = list(msg.iter_attachments())
     assert report.get_content() == (run_dir / "report.pdf").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--to", "anna@example.com\nBcc: evil@example.net", "a line break or control character"),
+        ("--to", "anna@example.com\r\nBcc: evil@example.net", "a line break or control character"),
+        ("--cc", "Doe, John <john@example.net>", "not one e-mail address"),
+        ("--to", "anna@example.com, evil@example.net", "not one e-mail address"),
+        ("--from", "ops@example.com\r\nFrom: ceo@example.com", "a line break or control"),
+        ("--to", "anna at example.com", "not"),
+    ],
+)
+def test_no_option_can_add_a_recipient_or_a_header(run_dir, server, option, value, message):
+    inbox, port = server
+    extra = ["--to", "anna@example.com"] if option != "--to" else []
+    result = _send(run_dir, port, *extra, option, value)
+    assert message in _one_line_error(result, 2)
+    assert inbox.envelopes == []
+
+
+def test_a_quoted_display_name_with_a_comma_is_one_recipient(run_dir, server):
+    inbox, port = server
+    result = _send(run_dir, port, "--to", '"Doe, John" <john@example.net>')
+    assert result.exit_code == 0, result.output
+    assert inbox.envelopes[0].rcpt_tos == ["john@example.net"]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_password_the_server_cannot_take_is_one_line(run_dir, auth_server):
+    inbox, port = auth_server
+    result = _send(
+        run_dir,
+        port,
+        *["--to", "anna@example.com", "--smtp-user", "ops"],
+        env={"REPORTGEN_SMTP_PASSWORD": "pässwörd"},
+    )
+    line = _one_line_error(result, 1)
+    assert "only ASCII" in line and "pässwörd" not in line
+    assert inbox.envelopes == []

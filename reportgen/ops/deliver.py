@@ -14,6 +14,8 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
@@ -113,12 +115,27 @@ def read_password(config: SmtpConfig, environ: dict[str, str] | None = None) -> 
 
 
 def _addresses(values: list[str], flag: str) -> list[str]:
+    """One address per value, checked by the standard library and written back by it, so no
+    option can add a header or a recipient: a line break or control character is refused,
+    an unquoted comma in a display name is two addresses and refused, and the display name
+    is quoted as RFC 5322 needs."""
     out = []
     for raw in values:
-        for name, addr in getaddresses([raw]):
-            if "@" not in addr or any(c.isspace() for c in addr):
-                raise InputError(f"{flag} {raw!r}: not an e-mail address — write it as name@host")
-            out.append(f"{name} <{addr}>" if name else addr)
+        fix = 'write one address per option, as name@host or "Name" <name@host>'
+        if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+            raise InputError(f"{flag} {raw!r}: a line break or control character — {fix}")
+        found = getaddresses([raw])
+        if len(found) != 1 or not found[0][1]:
+            raise InputError(f"{flag} {raw!r}: not one e-mail address — {fix}")
+        name, addr = found[0]
+        local, _, domain = addr.rpartition("@")
+        try:
+            address = Address(display_name=name, username=local, domain=domain)
+        except (ValueError, IndexError, HeaderParseError):
+            address = None
+        if address is None or not local or not domain or any(c.isspace() for c in addr):
+            raise InputError(f"{flag} {raw!r}: not an e-mail address — {fix}")
+        out.append(str(address))
     return out
 
 
@@ -331,6 +348,11 @@ def send_message(msg: EmailMessage, settings: SmtpSettings, password: str | None
     fix_server = "check smtp.host / smtp.port (or --smtp-host / --smtp-port) and the server"
     try:
         return _deliver(msg, settings, password)
+    except UnicodeEncodeError:
+        message = (
+            f"the SMTP password or user name has characters {where} cannot take (only ASCII "
+            f"can be sent in a login) — check {PASSWORD_ENV} / smtp.password_file and smtp.user"
+        )
     except smtplib.SMTPAuthenticationError as exc:
         message = (
             f"{where} refused the login of user {settings.user!r} ({_server_text(exc)}) — "

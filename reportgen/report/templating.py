@@ -1,5 +1,11 @@
 """The Jinja2 environment: user templates first, packaged ones after, autoescaping always on.
 
+Every template renders in Jinja2's `SandboxedEnvironment`: a template can read the values it
+is given, loop, format and include other templates, but cannot reach Python internals
+(`__class__`, `__globals__`, `mro`, ...), call unsafe methods or import anything, so a
+`--templates` folder from someone else cannot run code on the machine. A template that tries
+is stopped with one line (`SecurityError`, exit 2).
+
 A `--templates DIR` is searched before the packaged `templates/`; the packaged ones are also
 reachable as `default:<name>`, so an override can `{% extends "default:report.html" %}` and
 replace one block instead of copying the whole file. Persona pages are looked up most
@@ -18,6 +24,7 @@ from jinja2 import (
     StrictUndefined,
     select_autoescape,
 )
+from jinja2.sandbox import SandboxedEnvironment
 
 from .. import wording
 from ..assets import asset_dir
@@ -49,7 +56,7 @@ def environment(user_dir: str | Path | None = None) -> Environment:
             PrefixLoader({"default": default}, delimiter=":"),
         ]
     )
-    env = Environment(
+    env = SandboxedEnvironment(
         loader=loader,
         autoescape=select_autoescape(default_for_string=True, default=True),
         undefined=StrictUndefined,
