@@ -77,7 +77,7 @@ def common_options(command):
         ),
         click.option(
             "--seed",
-            type=int,
+            type=click.IntRange(0, 2**32 - 1),
             default=None,
             expose_value=False,
             callback=_store("seed"),

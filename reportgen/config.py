@@ -240,7 +240,8 @@ class SmtpConfig(_Section):
 
 
 class Config(_Section):
-    seed: int = 42
+    #: the seed of every random step (numpy takes 0 to 2**32 - 1)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
     #: canonical column name -> the header used in the file.
     columns: dict[str, str] = {}
     input: InputConfig = InputConfig()

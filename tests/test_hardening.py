@@ -118,3 +118,57 @@ def test_a_model_with_nan_centroids_is_refused(small_file, tmp_path):
     assert result.exit_code == 2, result.output
     assert "centroids hold a value that is not a finite number" in result.output
     assert not (tmp_path / "scores.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested deeper than a model is"),
+        ('{"format": "reportgen-model", "version": ' + "9" * 100_001 + "}", "ValueError"),
+        ("{" + '"a": [1, 2' * 3, "JSONDecodeError"),
+    ],
+    ids=["nested", "huge-integer", "truncated"],
+)
+def test_a_hostile_model_file_is_one_line(small_file, tmp_path, text, message):
+    """A deeply nested or 100,001-digit model.json gave a traceback (issue 10, defect 13)."""
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    model = tmp_path / "model.json"
+    model.write_text(text)
+    args = ["assign", "--model", str(model), "--data", str(small_file), "--out"]
+    result = CliRunner().invoke(cli, [*args, str(tmp_path / "scores.csv")])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "scores.csv").exists()
+
+
+def test_a_model_file_far_too_big_is_refused_unread(tmp_path, monkeypatch):
+    from reportgen.errors import InputError
+    from reportgen.scoring import model as m
+
+    path = tmp_path / "model.json"
+    path.write_text('{"format": "reportgen-model"}' + " " * 2000)
+    monkeypatch.setattr(m, "MAX_MODEL_BYTES", 1000)
+    with pytest.raises(InputError, match="bytes; a model is far smaller"):
+        m.read_model(path)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_numpy_cannot_take_is_a_usage_error(small_file, tmp_path, seed):
+    """--seed -1 or >= 2**32 ended in a numpy traceback (issue 10, defect 14)."""
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    out = tmp_path / "run"
+    args = ["run", "--seed", seed, "--data", str(small_file), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-history", "--no-report"])
+    assert result.exit_code == 2 and "--seed" in result.output and not out.exists()
+    config = tmp_path / "seed.toml"
+    config.write_text(f"seed = {seed}\n")
+    args = ["run", "--config", str(config), "--data", str(small_file), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-history", "--no-report"])
+    assert result.exit_code == 2 and "setting 'seed'" in result.output and not out.exists()

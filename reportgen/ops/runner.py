@@ -7,7 +7,6 @@ an earlier run's files.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -128,23 +127,13 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
     from ..input.load import no_data_rows
     from ..input.scan import Source
     from ..output.files import SegmentsWriter
-    from ..scoring.model import model_parts
+    from ..scoring.model import model_parts, read_model
     from ..scoring.score import score, segments_table
 
     model_path = Path(model_path)
     if model_path.is_dir():
         model_path = model_path / "model.json"
-    try:
-        model = json.loads(model_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            f"{model_path}: model file not found — pass the model.json of a run (--model)"
-        ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"{model_path}: not a reportgen model file ({exc.__class__.__name__}) — pass the "
-            "model.json of a run unchanged"
-        ) from None
+    model = read_model(model_path)
     parts = model_parts(model, str(model_path))
     source = Source.from_file(data, config)
     out = Path(out)

@@ -112,6 +112,8 @@ def read_files(folder: Path, summary: Summary | None = None) -> Analysis:
     import numpy as np
     import pandas as pd
 
+    from ..scoring.model import read_model
+
     summary = summary or read_summary(folder)
     chart_path = folder / CHART_FILE
     if not chart_path.exists():
@@ -119,7 +121,7 @@ def read_files(folder: Path, summary: Summary | None = None) -> Analysis:
     chart = pd.read_parquet(chart_path)
     with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    model = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    model = read_model(folder / "model.json")
     return Analysis(
         summary=summary, customers=pd.DataFrame(), chart_rows=chart, arrays=arrays, model=model
     )

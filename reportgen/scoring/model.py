@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,57 @@ MODEL_FORMAT = "reportgen-model"
 #: 2: CampaignEngagement counts the earlier campaigns only (not the last Response), and
 #: drivers are SHAP values against the stored background (the fitted customers' mean)
 MODEL_VERSION = 2
+
+
+#: a model.json is about 20 kB; anything far larger, or nested deeper than a model ever is,
+#: is refused before it is parsed into objects
+MAX_MODEL_BYTES = 10_000_000
+MAX_MODEL_DEPTH = 12
+
+
+def read_model(path: Path, source: str | None = None) -> dict[str, Any]:
+    """Parse a model.json file with limits: size, nesting depth, only JSON numbers Python can
+    hold (no 100,000-digit integers); every failure is one InputError line."""
+    source = source or str(path)
+    damaged = f"{source}: not a reportgen model file"
+    fix = "pass the model.json of a run unchanged"
+    try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise InputError(
+                f"{damaged} ({size:,} bytes; a model is far smaller than "
+                f"{MAX_MODEL_BYTES:,}) — {fix}"
+            )
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(
+            f"{source}: model file not found — pass the model.json of a run (--model)"
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{damaged} (not UTF-8 text) — {fix}") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot be read ({exc.strerror or exc}) — {fix}") from None
+    return parse_model(text, source)
+
+
+def parse_model(text: str, source: str = "model.json") -> dict[str, Any]:
+    """model.json text -> dict, with the limits of `read_model`."""
+    damaged = f"{source}: not a reportgen model file"
+    fix = "pass the model.json of a run unchanged"
+    level = 0  # nesting depth without recursion (json itself would hit RecursionError)
+    for bracket in re.findall(r"[\[\]{}]", re.sub(r'"(?:\\.|[^"\\])*"', "", text)):
+        level += 1 if bracket in "[{" else -1
+        if level > MAX_MODEL_DEPTH:
+            raise InputError(f"{damaged} (nested deeper than a model is) — {fix}")
+    try:
+        model = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{damaged} (JSONDecodeError: {exc.msg}, line {exc.lineno}) — {fix}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 100,000 digits
+        raise InputError(f"{damaged} ({type(exc).__name__}: {str(exc)[:80]}) — {fix}") from None
+    return model
 
 
 def _fingerprint(body: dict) -> str:
