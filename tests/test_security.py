@@ -250,3 +250,46 @@ def test_a_hostile_template_cannot_run_code(tmp_path, monkeypatch, payload):
     assert "SecurityError" in result.output or "UndefinedError" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised(small_file, tmp_path):
+    """OWASP CSV injection: an id such as =HYPERLINK(...) reaches segments.csv (and the
+    assign output) as text with a leading apostrophe; ordinary ids and numbers are untouched."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    frame = pd.read_csv(small_file, sep="\t", dtype={"ID": str})
+    hostile = ['=HYPERLINK("http://x.test","y")', "+1+1", "-2+3", "@SUM(A1)"]
+    frame.loc[: len(hostile) - 1, "ID"] = hostile
+    data = tmp_path / "hostile.tsv"
+    frame.to_csv(data, sep="\t", index=False)
+    out = tmp_path / "run"
+    args = ["run", "--data", str(data), "--out", str(out), "--no-history", "--no-report"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    scored = tmp_path / "scored.csv"
+    args = ["assign", "--model", str(out), "--data", str(data), "--out", str(scored)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    for path in (out / "segments.csv", scored):
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        ids = [r["customer_id"] for r in rows]
+        assert ids[: len(hostile)] == ["'" + h for h in hostile]
+        assert ids[len(hostile) :] == frame["ID"].iloc[len(hostile) :].tolist()
+        assert all(not r["distance_to_centroid"].startswith("'") for r in rows)
+        float(rows[0]["propensity"])  # numbers stay numbers
+
+
+@pytest.mark.parametrize("kind", ["string", "large_string"])
+def test_every_formula_start_is_neutralised_and_numbers_are_not(kind):
+    import pyarrow as pa
+
+    from reportgen.output.files import neutralised
+
+    text = pa.array(["=1", "+1", "-1", "@a", "\tb", "\rc", "ok", None], type=getattr(pa, kind)())
+    table = pa.table({"text": text, "n": [-1.5, -2, 0, 1, 2, 3, 4, 5]})
+    out = neutralised(table).to_pydict()
+    assert out["text"] == ["'=1", "'+1", "'-1", "'@a", "'\tb", "'\rc", "ok", None]
+    assert out["n"] == table.column("n").to_pylist()  # negative numbers untouched

@@ -19,9 +19,34 @@ if TYPE_CHECKING:
 WRITE_ROWS = 500_000
 
 
+#: a text cell starting with one of these is run as a formula by spreadsheets (OWASP CSV
+#: injection); in a CSV such a cell gets a leading apostrophe
+FORMULA_START = "^[=+\\-@\t\r]"
+
+
+def neutralised(table):
+    """`table` with every text cell that a spreadsheet would run as a formula prefixed with
+    "'" (numbers are never touched: only string columns are looked at)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = table.column(i)
+        risky = pc.fill_null(pc.match_substring_regex(column, FORMULA_START), False)
+        if pc.any(risky).as_py():
+            quote, empty = pa.scalar("'", field.type), pa.scalar("", field.type)
+            quoted = pc.binary_join_element_wise(quote, column, empty)
+            table = table.set_column(i, field, pc.if_else(risky, quoted, column))
+    return table
+
+
 class SegmentsWriter:
     """Writes segments.csv (and optionally segments.parquet) slice by slice with pyarrow —
-    about 7x faster than pandas for a million rows. Text is quoted, flags are True/False."""
+    about 7x faster than pandas for a million rows. Text is quoted, flags are True/False, and
+    a text cell a spreadsheet would run as a formula starts with an apostrophe in the CSV
+    (the Parquet file keeps the values as they are)."""
 
     def __init__(self, csv_path: Path, parquet_path: Path | None = None):
         self.csv_path, self.parquet_path = Path(csv_path), parquet_path
@@ -35,7 +60,7 @@ class SegmentsWriter:
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pandas(rows, preserve_index=False)
-        shown = table
+        shown = neutralised(table)
         for name in ("excluded_from_fit", "data_issue"):  # flags spelled True/False
             if name in rows:
                 shown = shown.set_column(
