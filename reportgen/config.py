@@ -11,7 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -27,6 +34,37 @@ class InputConfig(_Section):
     sheet: str | int = 0
     #: field delimiter; detected (tab, comma, semicolon) when empty.
     delimiter: str | None = None
+
+    @field_validator("date_format")
+    @classmethod
+    def _readable_format(cls, value: str | None) -> str | None:
+        """A format Python writes and reads back a date with (e.g. "%d-%m-%Y")."""
+        if not value or value == "excel-serial":  # input/load.py EXCEL_SERIAL: serial numbers
+            return value
+        from datetime import datetime
+
+        day = datetime(2014, 6, 29)
+        try:
+            ok = "%" in value and datetime.strptime(day.strftime(value), value).date() == day.date()
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"{value!r} does not write and read back a date — use strftime directives "
+                'such as "%d-%m-%Y", "%Y-%m-%d" or "%m/%d/%Y"'
+            )
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        named = ("tab", "\\t", "comma", "semicolon")  # input/load.py _DELIMITER_ALIASES
+        if value is not None and value not in named and (len(value) != 1 or value in "\r\n\"'"):
+            raise ValueError(
+                f"{value!r} is not one field separator — use one character such as "
+                '"\\t", "," or ";" (or leave it out to detect it)'
+            )
+        return value
 
 
 class CleaningConfig(_Section):
@@ -51,7 +89,7 @@ class FeaturesConfig(_Section):
     reference_date: str | None = None
     #: features that feed the clustering (engineered or raw numeric columns, or one-hot
     #: groups named by their category column). See README for why these.
-    clustering: list[str] | None = None
+    clustering: list[str] | None = Field(None, min_length=2)
     #: weight of one-hot columns relative to numeric ones when categories are clustered on.
     category_weight: float = Field(0.5, ge=0)
 
@@ -321,6 +359,14 @@ def load_config(
             raise ConfigError(f"{path}: config file not found — check the --config path") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc}) — fix the syntax") from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{path}: not a text file (not UTF-8) — give a reportgen.toml written as text"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot be read ({exc.strerror or exc}) — check the --config path"
+            ) from None
     env = _env_overrides(dict(os.environ if environ is None else environ))
     if env:
         data = _deep_merge(data, env)

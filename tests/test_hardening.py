@@ -172,3 +172,43 @@ def test_a_seed_numpy_cannot_take_is_a_usage_error(small_file, tmp_path, seed):
     args = ["run", "--config", str(config), "--data", str(small_file), "--out", str(out)]
     result = CliRunner().invoke(cli, [*args, "--no-history", "--no-report"])
     assert result.exit_code == 2 and "setting 'seed'" in result.output and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ('[input]\ndate_format = "%Q"\n', "'%Q' does not write and read back a date"),
+        ('[input]\ndate_format = "day"\n', "'day' does not write and read back a date"),
+        ('[input]\ndelimiter = "ab"\n', "'ab' is not one field separator"),
+        ('[features]\nclustering = ["Income"]\n', "at least 2 items"),
+        (b"\x00\xff\xfe binary", "not a text file (not UTF-8)"),
+    ],
+    ids=["bad-directive", "no-directive", "two-char-delimiter", "one-feature", "binary"],
+)
+def test_config_values_that_crashed_are_one_line(small_file, tmp_path, toml, message):
+    """Each of these gave a traceback (exit 1) (issue 10, defect 14)."""
+    from click.testing import CliRunner
+
+    from reportgen.cli import cli
+
+    config = tmp_path / "reportgen.toml"
+    if isinstance(toml, bytes):
+        config.write_bytes(toml)
+    else:
+        config.write_text(toml, encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["run", "--config", str(config), "--data", str(small_file), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-history", "--no-report"])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_date_format_that_reads_the_file_still_works(small_file, tmp_path):
+    from reportgen.config import load_config
+
+    config = tmp_path / "reportgen.toml"
+    config.write_text('[input]\ndate_format = "%d-%m-%Y"\n', encoding="utf-8")
+    assert load_config(config).input.date_format == "%d-%m-%Y"
+    config.write_text('[input]\ndate_format = "excel-serial"\n', encoding="utf-8")
+    assert load_config(config).input.date_format == "excel-serial"
