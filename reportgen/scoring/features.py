@@ -165,3 +165,10 @@ def design_matrix(spec: DesignSpec, features: pd.DataFrame, cleaned: pd.DataFram
     )
     onehot = _one_hot(cleaned, spec.categories) * spec.category_weight
     return np.hstack([numeric, onehot])
+
+
+def absent_columns(
+    numeric: list[str], categories, features: pd.DataFrame, cleaned: pd.DataFrame
+) -> list[str]:
+    """The numeric features and category columns a model uses that these rows lack."""
+    return [c for c in numeric if c not in features] + [c for c in categories if c not in cleaned]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .clean import CleaningRules, OutlierBounds
-from .features import DesignSpec
+from .features import DesignSpec, absent_columns
 from .propensity import PropensityModel, models_from_json
 
 MODEL_FORMAT = "reportgen-model"
@@ -267,9 +267,7 @@ def require_columns(
     spec: DesignSpec, features: pd.DataFrame, cleaned: pd.DataFrame, source: str
 ) -> None:
     """Refuse customers that lack a column the model clusters on."""
-    absent = [c for c in spec.numeric if c not in features] + [
-        c for c in spec.categories if c not in cleaned
-    ]
+    absent = absent_columns(spec.numeric, spec.categories, features, cleaned)
     if absent:
         raise InputError(
             f"{source}: the model clusters on {', '.join(absent)}, which the customer file "

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import schema
 from ..errors import InputError
+from .features import absent_columns
 
 #: the outcome flags a file can carry: never an input of any propensity model
 OUTCOMES = ("Response", "Churned")
@@ -152,9 +153,7 @@ def models_from_json(model: dict, source: str = "model.json") -> dict[str, Prope
 def require_inputs(models: dict[str, PropensityModel], features, cleaned, source: str) -> None:
     """Refuse customers that lack an input of a stored propensity model."""
     for m in models.values():
-        absent = [c for c in m.numeric if c not in features] + [
-            c for c in m.categories if c not in cleaned
-        ]
+        absent = absent_columns(m.numeric, m.categories, features, cleaned)
         if absent:
             raise InputError(
                 f"{source}: the {m.outcome} propensity model uses {', '.join(absent)}, which "
