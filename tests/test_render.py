@@ -194,6 +194,40 @@ def test_pdf_metadata_and_embedded_fonts(run):
     assert all(embedded for _, embedded in fonts), fonts
 
 
+def _figure_alts(reader: PdfReader) -> list[str]:
+    """The /Alt text of every /Figure in the PDF's structure tree."""
+    out, seen = [], set()
+
+    def walk(node):
+        node = node.get_object()
+        if not isinstance(node, dict) or id(node) in seen:
+            return
+        seen.add(id(node))
+        if node.get("/S") == "/Figure":
+            out.append(str(node.get("/Alt", "")))
+        kids = node.get("/K")
+        for kid in kids if isinstance(kids, list) else [kids] if kids is not None else []:
+            if hasattr(kid, "get_object"):
+                walk(kid)
+
+    walk(reader.trailer["/Root"]["/StructTreeRoot"])
+    return out
+
+
+def test_the_pdfs_are_tagged_with_language_and_chart_alt_texts(run):
+    """Screen readers get a structure tree: the language, and every chart as a figure with
+    the alt text the HTML gives it (report and persona PDFs)."""
+    reader = PdfReader(run.folder / "report.pdf")
+    root = reader.trailer["/Root"]
+    assert root["/Lang"] == "en" and root["/MarkInfo"]["/Marked"]
+    alts = _figure_alts(reader)
+    assert all(len(a) > 10 for a in alts), alts
+    for info in report_runs_index(run).values():  # every chart, with the HTML's alt text
+        assert info.alt in alts, info.name
+    persona = next((run.folder / "personas").glob("*.pdf"))
+    assert "/StructTreeRoot" in PdfReader(persona).trailer["/Root"]
+
+
 def _fonts(reader: PdfReader) -> list[tuple[str, bool]]:
     out = []
     for page in reader.pages[:4]:
