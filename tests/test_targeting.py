@@ -202,3 +202,14 @@ def test_too_few_responders_means_no_model_and_the_rest_works(small_file, tmp_pa
     assert "propensity" not in analysis.customers
     assert all(r.value is None for s in analysis.summary.segments for r in s.recommendations)
     assert all(s.recommendations for s in analysis.summary.segments)
+    # the report says why once, shows no value or action plan, and renders the rest
+    from bs4 import BeautifulSoup
+
+    from reportgen.report.render import render_run
+
+    render_run(analysis, tmp_path / "report", config)
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    section = BeautifulSoup(html, "html.parser").find(id="targeting").get_text(" ", strip=True)
+    assert "Only 5 customers with" in section and "Campaign values are not estimated" in section
+    assert "Action plan" not in html and "Expected value +" not in html
+    assert "Recommended campaigns" in html
