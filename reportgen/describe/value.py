@@ -55,7 +55,7 @@ def value_of(
     sums = scores.bin_sums[position]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(counts > 0, sums / counts, 0.0)
-    gain = lift * worth * settings.margin  # profit of one contact at propensity 1
+    gain = lift * worth * settings.margin  # profit per expected responder (propensity 1)
     threshold = cost / gain if gain > 0 else math.inf
 
     def audience(mask: np.ndarray) -> dict:
@@ -88,7 +88,6 @@ def value_of(
     else:
         target = f"all {chosen['targeted']:,} customers of the segment"
     lo, hi = chosen["interval"]
-    per_responder = lift * worth * settings.margin  # the value is linear in the responders
     return Value(
         target=target,
         targeted=chosen["targeted"],
@@ -102,8 +101,8 @@ def value_of(
         cost=round(chosen["cost"], 2),
         expected_value=round(chosen["expected_value"], 2),
         expected_value_interval=[
-            round(lo * per_responder - chosen["cost"], 2),
-            round(hi * per_responder - chosen["cost"], 2),
+            round(lo * gain - chosen["cost"], 2),  # the value is linear in the responders
+            round(hi * gain - chosen["cost"], 2),
         ],
         assumptions={
             "lift": lift,

@@ -29,6 +29,7 @@ from ..scoring.propensity import (
     PropensityModel,
     available_inputs,
     design,
+    transform,
 )
 from .segment import single_threaded
 
@@ -81,14 +82,18 @@ def _why_not(outcome: str, y: pd.Series | None, settings: PropensityConfig) -> s
 
 
 def _matrix(features, cleaned, numeric, categories):
-    raw = design(features, cleaned, numeric, LOGGED, categories, None)
-    n = len(numeric)
-    mean = raw[:, :n].mean(axis=0)
-    std = raw[:, :n].std(axis=0)
+    """The input matrix and the standardisation learnt from these rows (unknown values
+    left out of it), built by the same `design` that scores customers later."""
+    values = transform(features, numeric, LOGGED)
+    mean = np.nanmean(values, axis=0)
+    std = np.nanstd(values, axis=0)
     std[~(std > 0)] = 1.0
-    X = raw.copy()
-    X[:, :n] = (raw[:, :n] - mean) / std
-    return X, mean, std
+    return design(values, cleaned, mean, std, categories), mean, std
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def _calibration(y: np.ndarray, p: np.ndarray, bins: int = 10):
@@ -101,8 +106,7 @@ def _calibration(y: np.ndarray, p: np.ndarray, bins: int = 10):
         predicted, observed = float(p[chunk].mean()), float(y[chunk].mean())
         error += len(chunk) / len(p) * abs(predicted - observed)
         out.append(CalibrationBin(predicted=predicted, observed=observed, customers=len(chunk)))
-    z = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
-    fit = _logistic(C=1e6).fit(z[:, None], y)
+    fit = _logistic(C=1e6).fit(_logit(p)[:, None], y)
     return out, error, float(fit.intercept_[0]), float(fit.coef_[0, 0])
 
 
@@ -207,7 +211,8 @@ def fit_propensity(
         folds=settings.folds,
         repeats=settings.repeats,
     )
-    # out-of-fold predictions on at most cv_rows customers (a seeded, stratified subset)
+    # out-of-fold predictions on at most cv_rows customers (a seeded random subset; the
+    # folds inside it are stratified)
     rows = np.arange(len(y))
     if len(y) > settings.cv_rows:
         rows = np.sort(np.random.default_rng(seed).permutation(len(y))[: settings.cv_rows])
@@ -240,8 +245,7 @@ def fit_propensity(
     if abs(slope - 1) > settings.recalibrate_beyond:
         model.calibration = [intercept, slope]
         info.recalibrated = True
-        z = np.log(np.clip(oof, 1e-6, 1 - 1e-6) / np.clip(1 - oof, 1e-6, 1))
-        after = 1 / (1 + np.exp(-(intercept + slope * z)))
+        after = 1 / (1 + np.exp(-(intercept + slope * _logit(oof))))
         info.calibration_error_after = float(_calibration(yc, after)[1])
     info.drivers = _drivers(model)
     return model, info

@@ -95,7 +95,8 @@ class PropensityModel:
 
     def design(self, features: pd.DataFrame, cleaned: pd.DataFrame) -> np.ndarray:
         """The standardised input matrix (rows of `features`/`cleaned`)."""
-        return design(features, cleaned, self.numeric, self.logged, self.categories, self)
+        values = transform(features, self.numeric, self.logged)
+        return design(values, cleaned, self.offset, self.scale, self.categories)
 
     def logit(self, features: pd.DataFrame, cleaned: pd.DataFrame) -> np.ndarray:
         z = self.design(features, cleaned) @ np.asarray(self.coef) + self.intercept
@@ -113,8 +114,7 @@ def available_inputs(features: pd.DataFrame) -> list[str]:
 
 
 def transform(features: pd.DataFrame, numeric: list[str], logged: list[str]) -> np.ndarray:
-    """Numeric inputs in model units: log(1 + x) for money, unknown values at 0 after
-    standardisation (the mean) — the caller standardises."""
+    """Numeric inputs in model units before standardisation: log(1 + x) for money."""
     values = features[numeric].to_numpy(dtype=float, copy=True)
     for j, c in enumerate(numeric):
         if c in logged:
@@ -123,17 +123,15 @@ def transform(features: pd.DataFrame, numeric: list[str], logged: list[str]) -> 
 
 
 def design(
-    features: pd.DataFrame,
+    values: np.ndarray,
     cleaned: pd.DataFrame,
-    numeric: list[str],
-    logged: list[str],
+    offset,
+    scale,
     categories: dict[str, list[str]],
-    scaling: PropensityModel | None,
 ) -> np.ndarray:
-    """Standardised numeric inputs then one-hot categories; unscaled when `scaling` is None."""
-    values = transform(features, numeric, logged)
-    if scaling is not None:
-        values = (values - np.asarray(scaling.offset)) / np.asarray(scaling.scale)
+    """The model's input matrix: `values` (from `transform`) standardised with `offset` and
+    `scale`, an unknown value at 0 (the fitted mean), then the one-hot categories."""
+    values = (values - np.asarray(offset)) / np.asarray(scale)
     values = np.where(np.isfinite(values), values, 0.0)
     blocks = [values]
     for column, cats in categories.items():
