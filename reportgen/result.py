@@ -274,6 +274,8 @@ class PropensityInfo(_Model):
 class ABTest(_Model):
     baseline_rate: float
     target_rate: float
+    #: the relative lift the test is sized for (target_rate may be capped at 99 %)
+    lift: float | None = None
     alpha: float
     power: float
     sample_size_per_arm: int

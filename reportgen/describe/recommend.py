@@ -177,6 +177,7 @@ def ab_plan(
     return ABTest(
         baseline_rate=round(rate, 6),
         target_rate=round(p2, 6),
+        lift=lift,
         alpha=settings.alpha,
         power=settings.power,
         sample_size_per_arm=n_c,
@@ -206,7 +207,7 @@ def pooled(segments: list[Segment], settings: RecommendationsConfig) -> None:
         size = sum(s.size for s, _ in group)
         rate = sum(s.size * s.kpis.response_rate for s, _ in group) / size
         rate = min(max(rate, settings.baseline_floor), 0.95)
-        lift = group[0][1].ab_test.target_rate / group[0][1].ab_test.baseline_rate - 1
+        lift = group[0][1].ab_test.lift
         sends, n_c, n_t, p2 = _sends(rate, lift, size, settings)
         if sends > settings.max_sends:
             continue
