@@ -251,7 +251,8 @@ def interpret(
     rules = config.recommendations.rules or default_rules()
     names = explain.rule_features(summary.model.features, settings.rule_features, features)
     X_fit = explain.feature_matrix(names, fit_features, fit_cleaned)
-    seg_ids_all = [int(i) for i in totals.segment_ids]
+    scores = totals.scores.get("propensity")  # the expected values' source, when fitted
+    slot = {int(s): i for i, s in enumerate(totals.segment_ids)}
     for seg in segments:
         seg.kpis = kpis[seg.id]
         seg.persona = personas[seg.id]
@@ -264,8 +265,7 @@ def interpret(
             settings.rule_max_clauses,
             seed,
         )
-        scores = totals.scores.get("propensity")
-        at = (scores, seg_ids_all.index(seg.id)) if scores is not None else None
+        at = (scores, slot[seg.id]) if scores is not None else None
         seg.recommendations = recommend(seg, seg.kpis, rules, config.recommendations, at)
     rank(segments)
     pooled(segments, config.recommendations)

@@ -427,8 +427,8 @@ def samples(s: Summary) -> list[str]:
     return out
 
 
-def action_plan(views: list[SegmentView], top: int = 6) -> list[tuple[Any, SegmentView]]:
-    """The report's recommendations ranked by expected value: (recommendation, its segment)."""
+def action_plan(views: list[SegmentView], top: int = 5) -> list[tuple[Any, SegmentView]]:
+    """The report's `top` recommendations by expected value: (recommendation, its segment)."""
     ranked = [(r, v) for v in views for r in v.segment.recommendations if r.rank is not None]
     return sorted(ranked, key=lambda t: t[0].rank)[:top]
 
@@ -467,9 +467,7 @@ def targeting(s: Summary, views: list[SegmentView]) -> dict[str, Any]:
                 used.setdefault(r.action, r.value.assumptions)
     out["campaigns"] = sorted(used.items())
     out["margin"] = config.get("margin")
-    out["cost"] = config.get("cost_per_contact")
     out["value"] = config.get("value_per_response")
-    out["max_sends"] = config.get("max_sends")
     return out
 
 
