@@ -5,6 +5,9 @@ for it and returns the function's value (pickled through a pipe), or raises what
 Where the OS cannot fork, or REPORTGEN_NO_FORK=1, the function runs on `.result()`, in this
 process: the value is the same, only the wall time differs. All the work run this way is
 seeded and single-threaded, so it gives the same result in either process.
+
+`Worker(func, warm)` forks at once, runs `warm()` (the imports of its job) in the child
+while this process starts up, and runs `func` when `submit(*args)` sends it its arguments.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
+
+#: prctl(2) option: the signal a child gets when its parent dies
+PR_SET_PDEATHSIG = 1
 
 
 class Pending:
@@ -23,25 +30,16 @@ class Pending:
         self._func, self._args = func, args
         self._pid: int | None = None
         self._fd: int | None = None
-        if hasattr(os, "fork") and os.environ.get("REPORTGEN_NO_FORK") != "1":
+        if _can_fork():
+            parent = os.getpid()
             read_fd, write_fd = os.pipe()
             pid = os.fork()
             if pid == 0:  # child: never returns into the caller's code, whatever happens
                 code = 1
                 try:
+                    _die_with(parent)
                     os.close(read_fd)
-                    try:
-                        value, code = (True, func(*args)), 0
-                    except BaseException as exc:  # every failure goes back to the parent
-                        value = (False, exc)
-                    try:
-                        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-                    except Exception:
-                        exc = value[1]
-                        message = f"{type(exc).__name__}: {exc}"
-                        payload = pickle.dumps((False, RuntimeError(message)))
-                    with os.fdopen(write_fd, "wb") as pipe:
-                        pipe.write(payload)
+                    code = _reply(func, args, {}, write_fd)
                 finally:
                     os._exit(code)
             os.close(write_fd)
@@ -50,10 +48,15 @@ class Pending:
     def result(self) -> Any:
         if self._pid is None:
             return self._func(*self._args)
-        with os.fdopen(self._fd, "rb") as pipe:
+        return self._collect()
+
+    def _collect(self) -> Any:
+        assert self._pid is not None and self._fd is not None
+        fd, self._fd = self._fd, None  # closed below whatever happens (cancel() must not)
+        with os.fdopen(fd, "rb") as pipe:
             payload = pipe.read()
         os.waitpid(self._pid, 0)
-        self._pid = self._fd = None
+        self._pid = None
         if not payload:
             raise RuntimeError("a background step ended without a result")
         ok, value = pickle.loads(payload)
@@ -69,8 +72,12 @@ class Pending:
             os.kill(self._pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        os.close(self._fd)
-        os.waitpid(self._pid, 0)
+        if self._fd is not None:
+            os.close(self._fd)
+        try:
+            os.waitpid(self._pid, 0)
+        except ChildProcessError:  # already reaped by an interrupted result()
+            pass
         self._pid = self._fd = None
 
     def __enter__(self) -> Pending:
@@ -78,6 +85,108 @@ class Pending:
 
     def __exit__(self, *exc) -> None:
         self.cancel()
+
+
+def _can_fork() -> bool:
+    return hasattr(os, "fork") and os.environ.get("REPORTGEN_NO_FORK") != "1"
+
+
+def _die_with(parent: int) -> None:
+    """In a child: be killed when the parent dies, however it dies (Linux).
+
+    A parent stopped by SIGKILL, or a worker killed by its own parent's clean-up, must not
+    leave its children drawing or writing into a folder that is being removed."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _reply(func: Callable[..., Any], args: tuple, kwargs: dict, write_fd: int) -> int:
+    """In a child: run `func`, send (ok, value or exception) through `write_fd`; exit code."""
+    code = 1
+    try:
+        value, code = (True, func(*args, **kwargs)), 0
+    except BaseException as exc:  # every failure goes back to the parent
+        value = (False, exc)
+    try:
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        exc = value[1]
+        message = f"{type(exc).__name__}: {exc}"
+        payload = pickle.dumps((False, RuntimeError(message)))
+    with os.fdopen(write_fd, "wb") as pipe:
+        pipe.write(payload)
+    return code
+
+
+class Worker(Pending):
+    """A child forked *early*, for one job whose arguments are known only later.
+
+    At once the child runs `warm()` — typically the imports its job needs — on the core this
+    process leaves idle while it starts up; then it waits. `submit(*args)` sends the
+    arguments (pickled) and the child runs `func(*args, **fixed)`; `result()` collects the
+    value as `Pending` does. `fixed` (for example a progress callback) is handed over by
+    the fork itself, so it need not be picklable. Without fork it all runs on `result()`.
+    """
+
+    def __init__(self, func: Callable[..., Any], warm: Callable[[], Any] | None, **fixed: Any):
+        self._func, self._args, self._fixed = func, (), fixed
+        self._pid = self._fd = self._task = None
+        if not _can_fork():
+            return
+        parent = os.getpid()
+        task_r, task_w = os.pipe()
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                _die_with(parent)
+                os.close(task_w)
+                os.close(read_fd)
+                try:
+                    if warm is not None:
+                        warm()
+                except Exception:  # a failed warm-up is the job's to report, not ours
+                    pass
+                with os.fdopen(task_r, "rb") as pipe:
+                    task = pipe.read()
+                if task:  # no task: the parent cancelled
+                    args = pickle.loads(task)
+                    code = _reply(func, args, fixed, write_fd)
+            finally:
+                os._exit(code)
+        os.close(task_r)
+        os.close(write_fd)
+        self._pid, self._fd, self._task = pid, read_fd, task_w
+
+    def submit(self, *args: Any) -> Worker:
+        if self._pid is None:
+            self._args = args
+            return self
+        assert self._task is not None
+        with os.fdopen(self._task, "wb") as pipe:
+            self._task = None
+            pipe.write(pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL))
+        return self
+
+    def result(self) -> Any:
+        if self._pid is None:
+            return self._func(*self._args, **self._fixed)
+        return self._collect()
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            os.close(self._task)
+            self._task = None
+        super().cancel()
 
 
 def in_child(func: Callable[..., Any], *args: Any) -> Pending:

@@ -41,3 +41,37 @@ def test_a_run_that_fails_while_the_checks_run_leaves_no_child(small_file, monke
     with pytest.raises(InputError, match="broken on purpose"):
         analyse(load_customers(small_file, config), config)
     assert _no_children_left()
+
+
+def _add(a, b, *, scale):
+    return (a + b) * scale
+
+
+def test_a_worker_runs_its_job_with_arguments_sent_later(monkeypatch):
+    from reportgen.parallel import Worker
+
+    warmed = []
+    # `scale` is handed over by the fork itself; a lambda could not be pickled
+    worker = Worker(lambda a, b, scale: _add(a, b, scale=scale()), warmed.append, scale=lambda: 3)
+    assert worker.submit(1, 2).result() == 9
+    failing = Worker(_fail, None)
+    with pytest.raises(ValueError, match="sent later"):
+        failing.submit("sent later").result()
+    assert _no_children_left()
+
+
+def test_a_cancelled_worker_leaves_no_child():
+    from reportgen.parallel import Worker
+
+    Worker(_fail, None).cancel()  # never given a job
+    with Worker(_add, None, scale=1) as worker:
+        worker.submit(1, 2)
+    assert _no_children_left()
+
+
+def test_without_fork_a_worker_runs_in_this_process(monkeypatch):
+    from reportgen.parallel import Worker
+
+    monkeypatch.setenv("REPORTGEN_NO_FORK", "1")
+    pid = os.getpid()
+    assert Worker(os.getpid, None).submit().result() == pid

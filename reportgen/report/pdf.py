@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import logging
 import mimetypes
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -79,35 +78,17 @@ def _write_pdfs(document: Document, report: Path, pages: dict[Path, tuple[int, s
     """Write the report and its one-page extracts (target -> (page index, title)).
 
     The extracts are copies of pages already laid out for the report (not rendered again).
-    Where the OS can fork, a child process writes them while this process writes the report,
-    so the two jobs use both cores; any failure in the child is raised here.
+    A forked child writes them while this process writes the report, so the two jobs use
+    both cores (parallel.py; in this process where the OS cannot fork).
     """
-    if not pages or not hasattr(os, "fork") or os.environ.get("REPORTGEN_NO_FORK") == "1":
+    from ..parallel import in_child
+
+    if not pages:
         document.write_pdf(report, pdf_tags=True)
-        _write_pages(document, pages)
         return
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: the persona pages
-        os.close(read_fd)
-        code, message = 0, b""
-        try:
-            _write_pages(document, pages)
-        except BaseException as exc:  # report every failure to the parent
-            code, message = 1, f"{type(exc).__name__}: {exc}".encode()[:2000]
-        finally:
-            os.write(write_fd, message)
-            os.close(write_fd)
-            os._exit(code)
-    os.close(write_fd)
-    try:
+    with in_child(_write_pages, document, pages) as extracts:
         document.write_pdf(report, pdf_tags=True)
-    finally:
-        with os.fdopen(read_fd, "rb") as pipe:
-            message = pipe.read()
-        _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"writing the one-page persona PDFs failed: {message.decode()}")
+        extracts.result()
 
 
 def _write_pages(document: Document, pages: dict[Path, tuple[int, str]]) -> None:
