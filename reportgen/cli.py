@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -129,14 +130,25 @@ class _Group(click.Group):
     """Turns the project's own errors into one-line messages and their exit codes."""
 
     def invoke(self, ctx: click.Context):
+        from .ops import interrupt
+
         try:
-            return super().invoke(ctx)
+            with interrupt.installed():
+                return super().invoke(ctx)
         except ReportgenError as exc:
             out = (ctx.obj or {}).get("out")
             if out is not None and out.verbose:
                 traceback.print_exc()
             click.echo(f"reportgen: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (KeyboardInterrupt, interrupt.Terminated) as exc:
+            sig = signal.SIGTERM if isinstance(exc, interrupt.Terminated) else signal.SIGINT
+            click.echo(
+                f"reportgen: stopped by {sig.name} — nothing of the unfinished command was kept "
+                "or recorded",
+                err=True,
+            )
+            ctx.exit(interrupt.EXIT_CODES[sig])
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -170,7 +170,7 @@ class PropensityConfig(_Section):
     # when the file has a Churned column (or one mapped to it).
     enabled: bool = True
     #: fitted customers the cross-validation runs on (the final model uses all of them).
-    cv_rows: int = Field(20_000, ge=100)
+    cv_rows: int = Field(10_000, ge=100)
     folds: int = Field(5, ge=2, le=20)
     repeats: int = Field(3, ge=1, le=10)
     #: fewer customers than this with (or without) the outcome: no model, and the report
@@ -251,6 +251,9 @@ class HistoryConfig(_Section):
     #: matched centroids further apart than this (in standard deviations of the clustering
     #: features, Euclidean over all of them) are a new segment, not the old one.
     match_threshold: float = Field(1.5, gt=0)
+    #: how long a run waits for the database when another program holds it (another run
+    #: recording, a reader such as a BI tool in a transaction) before it gives up, untouched.
+    wait_seconds: float = Field(30.0, ge=0, le=3600)
 
 
 class SmtpConfig(_Section):

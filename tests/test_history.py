@@ -241,7 +241,7 @@ def test_a_failed_first_run_creates_no_database(tmp_path, small_file, fast, monk
     config = load_config(fast, environ={})
     with pytest.raises(RuntimeError):
         run_job(small_file, out / "2026-10", config, None, "2026-10", report=False)
-    assert sorted(p.name for p in out.iterdir()) == []
+    assert not out.exists()  # the folder this run created for its output is gone again
 
 
 def test_history_and_changes_with_the_report_on(tmp_path, small_file, fast):
@@ -305,3 +305,69 @@ def test_real_file_october_sample_then_november_refit(tmp_path, real_file, monke
         ("2026-10", 2016, "first"),
         ("2026-11", 2240, "refit"),
     ]
+
+
+# --------------------------------------------------------------------------- one commit per run
+
+
+def test_a_failed_history_commit_keeps_the_earlier_folder_and_history(october, small_file):
+    """A reader holding a transaction (a BI tool, an sqlite3 shell) makes the commit fail:
+    the rerun's folder must not replace October's, and the message says "locked"."""
+    out, config, state = october
+    config.history.wait_seconds = 0.2
+    reader = sqlite3.connect(out / "history.db")
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM runs").fetchone()  # holds a shared lock
+    try:
+        with pytest.raises(InputError, match=r"locked by another program \(waited 0.2 s\)"):
+            run_job(small_file, out / "2026-10", config, None, "2026-10", report=False)
+    finally:
+        reader.rollback()
+        reader.close()
+    _unchanged(out, state)
+    assert [r["period"] for r in history.list_runs(out / "history.db")] == ["2026-10"]
+
+
+def test_a_rerun_of_a_period_replaces_its_history_row(october, small_file):
+    out, config, _state = october
+    run_job(small_file, out / "2026-10", config, None, "2026-10", report=False)
+    runs = history.list_runs(out / "history.db")
+    assert [r["period"] for r in runs] == ["2026-10"]
+    with sqlite3.connect(out / "history.db") as conn:
+        assert conn.execute("SELECT count(DISTINCT run_id) FROM customers").fetchone() == (1,)
+
+
+def test_a_second_run_into_the_same_folder_is_refused_at_once(october, small_file):
+    from reportgen.ops.runner import output_lock
+
+    out, config, state = october
+    with output_lock(out / "2026-10"):  # another run holds the folder
+        with pytest.raises(InputError, match=r"another reportgen run \(process \d+\) is writing"):
+            run_job(small_file, out / "2026-10", config, None, "2026-10", report=False)
+    _unchanged(out, state)
+
+
+def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(october, small_file):
+    out, config, _state = october
+    partial = out / ".2026-10.partial-killed"
+    partial.mkdir()
+    (partial / "segments.csv").write_text("half written")
+    said = []
+    run_job(small_file, out / "2026-10", config, said.append, "2026-10", report=False)
+    assert not partial.exists()
+    assert any("Removed 1 temporary folder(s) left beside" in m for m in said)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_folder_left_aside_by_a_killed_swap_is_put_back(october, small_file, tmp_path):
+    """SIGKILL between moving October aside and moving the new folder in: the next run,
+    even one that fails on bad input, puts October back first."""
+    out, config, state = october
+    aside = out / ".2026-10.old-killed"
+    aside.mkdir()
+    (out / "2026-10").rename(aside / "previous")
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("not\ta customer table\n1\t2\n")
+    with pytest.raises(InputError):
+        run_job(broken, out / "2026-10", config, None, "2026-10", report=False)
+    _unchanged(out, state)

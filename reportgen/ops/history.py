@@ -11,7 +11,8 @@ Tables (schema version 1):
 - ``customers``: (run, customer, segment) as integers — enough to compute migrations.
 
 A run is recorded in one transaction that commits only after its folder is in place
-(`recording`), so a failed run leaves the database as it was.
+(`recording` with runner.atomic_folder), so a failed run leaves the database as it was; a
+rerun of a period into the same folder replaces that period's row.
 """
 
 from __future__ import annotations
@@ -85,7 +86,14 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
-def _damaged(path: Path, exc: Exception) -> InputError:
+def _damaged(path: Path, exc: Exception, waited: float | None = None) -> InputError:
+    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        how_long = f" (waited {waited:g} s)" if waited is not None else ""
+        return InputError(
+            f"{path}: the history database is locked by another program{how_long} — close "
+            "what holds it open (a BI tool, an sqlite3 shell, another run) and run again, or "
+            "raise history.wait_seconds; nothing was changed"
+        )
     return InputError(
         f"{path}: not a usable reportgen history database ({exc}) — move it away (a new one is "
         "started) or set history.db in the config"
@@ -99,8 +107,16 @@ def _read(path: Path) -> Iterator[sqlite3.Connection | None]:
     if not path.is_file():
         yield None
         return
+    # read-write where allowed, never created: SQLite can then roll back what a killed run
+    # left half-written (a "hot journal"), which a read-only connection cannot
+    mode = "rw" if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK) else "ro"
     try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        conn = sqlite3.connect(path.resolve().as_uri() + f"?mode={mode}", uri=True)
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables == 0:  # created by a first run that was killed before it committed
+            conn.close()
+            yield None
+            return
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
         raise _damaged(path, exc) from None
@@ -148,8 +164,9 @@ def _segments_json(analysis: Analysis) -> list[dict[str, Any]]:
 class Recorder:
     """Adds one run inside the open transaction of `recording`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, wait: float = 30.0):
         self.path = Path(path)
+        self.wait = wait
         self.existed = self.path.exists()
         self.conn: sqlite3.Connection | None = None
         self.run_id: int | None = None
@@ -161,7 +178,7 @@ class Recorder:
             raise InputError("a run without a period cannot be recorded — pass --period YYYY-MM")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            conn = self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.wait)
             conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -178,8 +195,17 @@ class Recorder:
                 )
             self.run_id = _insert(conn, analysis, folder)
         except sqlite3.DatabaseError as exc:
-            raise _damaged(self.path, exc) from None
+            raise _damaged(self.path, exc, self.wait) from None
         return self.run_id
+
+    def commit(self) -> None:
+        """Make the staged run visible (called once its folder is in place)."""
+        if self.conn is None:
+            return
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc, self.wait) from None
 
 
 def _insert(conn: sqlite3.Connection, analysis: Analysis, folder: Path) -> int:
@@ -187,6 +213,14 @@ def _insert(conn: sqlite3.Connection, analysis: Analysis, folder: Path) -> int:
     run = summary.run
     changes = summary.changes
     mode = changes.mode if changes else "first"
+    where = str(Path(folder).resolve())
+    # a rerun of a period into the same folder replaces that folder: its earlier rows
+    # describe files that no longer exist, so they go in the same transaction
+    for (old,) in conn.execute(
+        "SELECT id FROM runs WHERE period = ? AND folder = ?", (run.period, where)
+    ).fetchall():
+        conn.execute("DELETE FROM customers WHERE run_id = ?", (old,))
+        conn.execute("DELETE FROM runs WHERE id = ?", (old,))
     cursor = conn.execute(
         "INSERT INTO runs(period, created_at, input_path, input_sha256, config_hash, k, "
         "customers, mode, previous_run_id, folder, tool_version, segments, model) "
@@ -201,7 +235,7 @@ def _insert(conn: sqlite3.Connection, analysis: Analysis, folder: Path) -> int:
             len(analysis.customers),
             mode,
             changes.previous_run_id if changes else None,
-            str(Path(folder).resolve()),
+            where,
             run.tool_version,
             json.dumps(_segments_json(analysis)),
             json.dumps(analysis.model, sort_keys=True),
@@ -230,14 +264,15 @@ def _insert(conn: sqlite3.Connection, analysis: Analysis, folder: Path) -> int:
 
 
 @contextmanager
-def recording(path: Path) -> Iterator[Recorder]:
-    """Yield a `Recorder`; commit what it added when the block succeeds, else roll back.
+def recording(path: Path, wait: float = 30.0) -> Iterator[Recorder]:
+    """Yield a `Recorder`; what it added is kept only if `Recorder.commit()` was called (the
+    run folder's swap calls it, see runner.atomic_folder) and the block succeeds.
 
-    Put the step that moves the run folder into place *inside* the block and `add` last:
-    the run is committed only once its folder exists, and a failure anywhere leaves the
-    database exactly as it was (a database this run created is removed again).
+    On any failure the transaction rolls back, leaving the database exactly as it was (a
+    database this run created is removed again). While it waits for a lock (another run,
+    a reader holding a transaction) SQLite retries for `wait` seconds.
     """
-    recorder = Recorder(path)
+    recorder = Recorder(path, wait)
     try:
         yield recorder
     except BaseException:
@@ -250,9 +285,8 @@ def recording(path: Path) -> Iterator[Recorder]:
         raise
     if recorder.conn is not None:
         try:
-            recorder.conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise _damaged(recorder.path, exc) from None
+            if recorder.conn.in_transaction:  # added but never committed: not kept
+                recorder.conn.execute("ROLLBACK")
         finally:
             recorder.conn.close()
 

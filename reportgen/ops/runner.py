@@ -7,6 +7,7 @@ an earlier run's files.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -17,13 +18,20 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import InputError
+from . import interrupt
 
 Progress = Callable[[str], None]
 
 
 @contextmanager
-def atomic_folder(dest: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder; on success it replaces `dest`, on failure it vanishes."""
+def atomic_folder(dest: Path, commit: Callable[[], None] | None = None) -> Iterator[Path]:
+    """Yield an empty temporary folder; on success it replaces `dest`, on failure it vanishes.
+
+    The swap is the run's commit protocol: the earlier folder is moved aside, the new one
+    moved in, then `commit()` (the history transaction) runs. Should that fail, the new
+    folder goes and the earlier one comes back, byte for byte, so folders and history never
+    disagree. Signals are held back for the few milliseconds all this takes.
+    """
     dest = Path(dest)
     parent = dest.resolve().parent
     try:
@@ -34,20 +42,137 @@ def atomic_folder(dest: Path) -> Iterator[Path]:
         ) from None
     if dest.exists() and not dest.is_dir():
         raise InputError(f"{dest}: exists and is not a folder — choose another --out")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=parent))
+    except OSError as exc:
+        raise InputError(
+            f"{parent}: cannot write here ({exc.strerror}) — choose another --out"
+        ) from None
     try:
         yield tmp
+        os.chmod(tmp, 0o755)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=parent))
-        os.rename(dest, old / "previous")
-    os.rename(tmp, dest)
-    os.chmod(dest, 0o755)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with interrupt.critical():
+        old = None
+        try:
+            if dest.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=parent))
+                os.rename(dest, old / "previous")
+            os.rename(tmp, dest)
+        except OSError as exc:
+            if old is not None and (old / "previous").exists() and not dest.exists():
+                os.rename(old / "previous", dest)
+            for leftover in (tmp, old):
+                if leftover is not None:
+                    shutil.rmtree(leftover, ignore_errors=True)
+            raise InputError(
+                f"{dest}: cannot move the new run into place ({exc.strerror}) — the earlier "
+                "folder is unchanged; check the folder's permissions and free space"
+            ) from None
+        try:
+            if commit is not None:
+                commit()
+        except BaseException:
+            os.rename(dest, tmp)
+            if old is not None:
+                os.rename(old / "previous", dest)
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def output_lock(dest: Path) -> Iterator[None]:
+    """One run at a time per output folder: a second one ends at once with one line.
+
+    The lock is `flock` on a hidden `.<name>.lock` beside the folder, removed again when the
+    run ends (the kernel also releases the lock when a run is killed; a lock file left by
+    SIGKILL is simply reused). A run that opened the file just before the holder removed it
+    sees that it locked a removed file and tries again. Without `fcntl` (Windows) runs are
+    not serialised. A parent folder this run had to create is removed again if the run
+    leaves it empty.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    dest = Path(dest)
+    parent = dest.resolve().parent
+    path = parent / f".{dest.name}.lock"
+    created = not parent.exists()
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{dest}: cannot create the output folder ({exc.strerror}) — choose another --out"
+        ) from None
+    try:
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise InputError(
+                    f"{parent}: cannot write here ({exc.strerror}) — choose another --out"
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                os.close(fd)
+                raise InputError(
+                    f"{dest}: another reportgen run (process {holder}) is writing this folder "
+                    "— wait for it to finish, or choose another --out"
+                ) from None
+            try:
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # the holder removed this file as we opened it: take the new one
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # while still holding the lock
+            os.close(fd)
+    finally:
+        if created:
+            try:
+                parent.rmdir()  # only if empty: the run failed before writing anything
+            except OSError:
+                pass
+
+
+def clear_leftovers(dest: Path, say: Progress) -> None:
+    """Remove what a run killed mid-way (SIGKILL, power loss) left beside `dest`.
+
+    Called while holding `output_lock(dest)`, so no live run owns these. A run killed in
+    the middle of its swap may have left the earlier folder in `.<name>.old-*/previous`
+    with `dest` gone: that folder is put back first."""
+    dest = Path(dest)
+    parent = dest.resolve().parent
+    if not parent.is_dir():
+        return
+    olds = sorted(parent.glob(f".{glob.escape(dest.name)}.old-*"))
+    partials = sorted(parent.glob(f".{glob.escape(dest.name)}.partial-*"))
+    for old in olds:
+        if not dest.exists() and (old / "previous").is_dir():
+            os.rename(old / "previous", dest)
+            say(f"Put back {dest}, left aside by a run that was stopped while replacing it")
+    for leftover in olds + partials:
+        shutil.rmtree(leftover, ignore_errors=True)
+    if olds or partials:
+        say(
+            f"Removed {len(olds) + len(partials)} temporary folder(s) left beside {dest} "
+            "by a run that was stopped"
+        )
 
 
 def run_job(
@@ -64,17 +189,36 @@ def run_job(
 
     With a period and `history.enabled`, the latest earlier run in the history database
     keeps the segments' identities (scored with its model, or refitted and matched with
-    `refit=True`) and this run is recorded once its folder is in place; a failed run
-    leaves the database and every earlier folder untouched.
+    `refit=True`) and this run is recorded in the same step that puts its folder in place
+    (`atomic_folder`): a failed or stopped run leaves the database and every earlier
+    folder untouched.
     """
-    from ..input.scan import Source
-    from ..output.files import write_files
-    from ..parallel import in_child
-    from ..pipeline import analyse
-    from . import history
+    from ..parallel import Worker
 
     say = progress or (lambda _m: None)
     say(f"Reading {data}")
+    renderer = None
+    if report:
+        # forked now, before the analysis imports: it imports the drawing and layout
+        # libraries on the idle core and renders once the analysis is done
+        from ..report.render import render_run, warm
+
+        renderer = Worker(render_run, warm, progress=say)
+    try:
+        with output_lock(out):
+            clear_leftovers(out, say)
+            return _run(data, out, config, say, period, renderer, refit, counter)
+    finally:
+        if renderer is not None:
+            renderer.cancel()
+
+
+def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
+    from ..input.scan import Source
+    from ..output.files import write_files
+    from ..pipeline import analyse
+    from . import history
+
     source = Source.from_file(data, config)
     db = history.db_path(config, out) if config.history.enabled and period else None
     previous = history.previous_run(db, period) if db is not None else None
@@ -90,20 +234,28 @@ def run_job(
         refit=refit,
         counter=counter,
     )
-    with history.recording(db) if db is not None else nullcontext() as recorder:
-        with atomic_folder(out) as folder:
-            say("Writing segments.csv, summary.json and model.json")
-            # the data files are written by a second process while this one draws and lays
-            # out the report (mostly one core): about 1.5 s less at 100,000 customers
-            parquet = config.output.segments_parquet
-            with in_child(write_files, analysis, folder, parquet) as writing:
-                if report:
-                    from ..report.render import render_run
+    wait = config.history.wait_seconds
+    with history.recording(db, wait) if db is not None else nullcontext() as recorder:
+        commit = recorder.commit if recorder is not None else None
+        with atomic_folder(out, commit) as folder:
+            try:
+                if renderer is not None:
+                    from ..report.render import for_render
 
-                    render_run(analysis, folder, config, progress=say)
-                writing.result()
-            if recorder is not None:
-                recorder.add(analysis, Path(out))
+                    renderer.submit(for_render(analysis), folder, config)
+                # while the worker draws and lays out the report (mostly one core), this
+                # process writes the data files and stages the history row
+                say("Writing segments.csv, summary.json and model.json")
+                write_files(analysis, folder, config.output.segments_parquet)
+                if recorder is not None:
+                    recorder.add(analysis, Path(out))
+                if renderer is not None:
+                    renderer.result()
+                interrupt.check()
+            except BaseException:
+                if renderer is not None:  # stopped before its folder is removed
+                    renderer.cancel()
+                raise
     if db is not None:
         say(f"Recorded in {db}")
     return Path(out)

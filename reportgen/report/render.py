@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +27,8 @@ from ..result import Analysis, Summary
 from .brand import Brand, load_brand
 
 Progress = Callable[[str], None]
+
+LOG = logging.getLogger("reportgen.render")
 
 PERSONA_DIR = "personas"
 
@@ -73,6 +76,23 @@ def render_run(
         result.timings["charts"] = round(chart_time, 3)
         stage.commit(say)
     return result
+
+
+def warm() -> None:
+    """Import what drawing and laying out need (matplotlib, Jinja2, WeasyPrint — about 1.5 s).
+
+    `run` forks a render worker before its analysis starts (ops/runner.py); the worker calls
+    this on the core the starting analysis leaves idle, so the imports are off the critical
+    path by the time the report is drawn."""
+    from . import charts, pdf, report_context, templating  # noqa: F401
+
+
+def for_render(analysis: Analysis) -> Analysis:
+    """The part of an analysis the documents read (summary, chart rows, arrays): what is sent
+    to the render worker, without the per-customer table (100 MB at a million customers)."""
+    import dataclasses
+
+    return dataclasses.replace(analysis, customers=analysis.customers.iloc[:0], model={})
 
 
 def render_from(
@@ -261,8 +281,15 @@ def _css(brand: Brand, paper: str) -> Markup:
 
     default_css = asset_dir("styles") / "default" / "style.css"
     parts = [brand.css_variables(), default_css.read_text(encoding="utf-8")]
-    if brand.css_file is not None and brand.css_file.resolve() != default_css.resolve():
-        parts.append(brand.css_file.read_text(encoding="utf-8"))
+    if brand.css_file is not None and brand.css_file != default_css.resolve():
+        css, removed = brand.stylesheet()
+        for url in removed:
+            LOG.warning(
+                "%s: removed %s (a report may use only the brand's own files and data: URIs)",
+                brand.css_file,
+                url[:200] if url.startswith("@import") else f"url({url[:200]})",
+            )
+        parts.append(css)
     parts.append(f"@page {{ size: {'A4' if paper == 'A4' else 'letter'}; }}")
     # the CSS sits inside <style>: make sure no theme file can close the element
     return Markup("\n".join(parts).replace("</", "<\\/"))
