@@ -71,13 +71,14 @@ def analysed(path: Path) -> Analysis:
 
 
 def capture_warnings():
-    """Context manager collecting WARNING+ records of 'weasyprint' and 'reportgen.report.pdf'."""
+    """Context manager collecting WARNING+ records of 'weasyprint' and every 'reportgen'
+    logger (the fetcher's refusals, removed brand URLs, a tampered chart index)."""
     import contextlib
 
     @contextlib.contextmanager
     def _cm():
         handler = _Records()
-        loggers = [logging.getLogger("weasyprint"), logging.getLogger("reportgen.report.pdf")]
+        loggers = [logging.getLogger("weasyprint"), logging.getLogger("reportgen")]
         for logger in loggers:
             logger.addHandler(handler)
         try:

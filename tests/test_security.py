@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -153,26 +154,131 @@ def test_hostile_values_are_escaped_inside_the_charts(hostile_run):
 # --------------------------------------------------------------------------- hostile theme
 
 
-def test_a_brand_stylesheet_cannot_reach_the_network(server):
-    from reportgen.report.render import render_from
+HOSTILE_CSS = """@import url("http://127.0.0.1:{port}/import.css");
+@import "other.css";
+body {{ background: url(http://127.0.0.1:{port}/css.png) no-repeat; }}
+h1 {{ background: url(file:///etc/passwd); }}
+h2 {{ background-image: u\\72l(http://127.0.0.1:{port}/escaped.png); }}
+h3 {{ background: url('../../../etc/passwd'); }}
+h4 {{ background: image-set("own.png" 1x, "http://127.0.0.1:{port}/set.png" 2x); }}
+@media print {{ p {{ background: url(//127.0.0.1:{port}/protocol-relative.png) }} }}
+@font-face {{ font-family: X; src: url(http://127.0.0.1:{port}/font.woff2) format("woff2"); }}
+.own {{ background: url(own.png); }}
+"""
 
-    port, hits = server
-    base = report_runs.rendered("sample")
-    folder = report_runs.copy_run(base, "hostile-brand")
+
+def _hostile_brand(port: int):
     brand = report_runs.tmp_dir("hostile-brand-theme")
     (brand / "brand.toml").write_text(
         'name = "Hostile"\nprimary = "#123456"\naccent = "#654321"\n', encoding="utf-8"
     )
-    (brand / "style.css").write_text(
-        f"body {{ background: url(http://127.0.0.1:{port}/css.png); }}\n"
-        "h1 { background: url(file:///etc/passwd); }\n",
-        encoding="utf-8",
+    (brand / "own.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"own image")
+    (brand / "style.css").write_text(HOSTILE_CSS.format(port=port), encoding="utf-8")
+    return brand
+
+
+def _style_urls(html: str) -> list[str]:
+    """Every url() and image-set() string in the report's <style> elements."""
+    import tinycss2
+
+    soup = BeautifulSoup(html, "html.parser")
+    urls: list[str] = []
+
+    def walk(tokens):
+        for t in tokens:
+            if t.type == "url":
+                urls.append(t.value)
+            elif t.type == "function" and t.lower_name == "url":
+                urls.extend(a.value for a in t.arguments if a.type == "string")
+            elif t.type == "function" and t.lower_name.endswith("image-set"):
+                urls.extend(a.value for a in t.arguments if a.type == "string")
+            elif t.type == "at-keyword" and t.lower_value == "import":
+                urls.append("@import")
+            for child in (getattr(t, "content", None), getattr(t, "arguments", None)):
+                if child:
+                    walk(child)
+
+    for style in soup.find_all("style"):
+        walk(tinycss2.parse_component_value_list(style.get_text().replace("<\\/", "</")))
+    return urls
+
+
+def test_a_brand_stylesheet_reaches_nothing_outside_the_brand(server):
+    """The brand's own files become data URIs; every other reference is removed from
+    report.html with a warning, so neither WeasyPrint nor a browser opening the HTML fetches
+    anything (a browser would have fetched what WeasyPrint refused)."""
+    from reportgen.report.render import render_from
+
+    port, hits = server
+    folder = report_runs.copy_run(report_runs.rendered("sample"), "hostile-brand")
+    with report_runs.capture_warnings() as records:
+        result = render_from(folder, load_config(), brand=str(_hostile_brand(port)))
+    assert hits == [] and result.refused == []
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    urls = _style_urls(html)
+    assert urls and all(u.startswith("data:") or u == "" for u in urls), urls
+    own = (
+        "data:image/png;base64,"
+        + __import__("base64").b64encode(b"\x89PNG\r\n\x1a\n" + b"own image").decode()
     )
-    with report_runs.capture_warnings():
-        result = render_from(folder, load_config(), brand=str(brand))
-    assert hits == []
-    assert any(url.startswith("http://127.0.0.1") for url in result.refused)
-    assert any(url.startswith("file:///etc/passwd") for url in result.refused)
+    assert urls.count(own) == 2  # url(own.png) and image-set("own.png" 1x)
+    warned = " ".join(r.getMessage() for r in records)
+    for removed in ("import.css", "css.png", "escaped.png", "etc/passwd", "set.png", "font"):
+        assert removed in warned, removed
+    assert warned.count("@import") == 2
+    assert "127.0.0.1" not in html and "passwd" not in html
+
+
+def test_a_brand_stylesheet_that_links_elsewhere_is_refused(tmp_path):
+    from reportgen.report.brand import load_brand
+
+    (tmp_path / "brand.toml").write_text(
+        'name = "x"\nprimary = "#123456"\naccent = "#654321"\n', encoding="utf-8"
+    )
+    (tmp_path / "style.css").symlink_to("/etc/passwd")
+    with pytest.raises(InputError, match="style.css 'style.css' must be a file inside the brand"):
+        load_brand(tmp_path).stylesheet()
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink", "folder-symlink"])
+def test_a_tampered_chart_index_embeds_no_outside_file(tmp_path, how):
+    """render --from reads only the run's own chart files: an index pointing out of the
+    folder, or a chart replaced by a link, gets the charts drawn again (with a warning)."""
+    import base64
+    import json
+    import re
+
+    from reportgen.report.render import render_from
+
+    folder = report_runs.copy_run(report_runs.rendered("sample"), f"tampered-{how}")
+    secret = tmp_path / "secret.svg"
+    secret.write_text('<svg xmlns="http://www.w3.org/2000/svg"><text>TOP SECRET</text></svg>')
+    index = json.loads((folder / "charts" / "index.json").read_text())
+    first = index["charts"][0]
+    if how == "dotdot":
+        first["file"] = "charts/../../" + "../" * 12 + str(secret).lstrip("/")
+    elif how == "absolute":
+        first["file"] = str(secret)
+    elif how == "symlink":
+        target = folder / first["file"]
+        target.unlink()
+        target.symlink_to(secret)
+    else:
+        moved = tmp_path / "charts"
+        (folder / "charts").rename(moved)
+        (folder / "charts").symlink_to(moved)
+        (moved / Path(first["file"]).name).write_bytes(secret.read_bytes())
+    (folder / "charts" / "index.json").write_text(json.dumps(index))
+    with report_runs.capture_warnings() as records:
+        render_from(folder, load_config())
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    embedded = [
+        base64.b64decode(data) for data in re.findall(r"data:[^;,]+;base64,([A-Za-z0-9+/=]+)", html)
+    ]
+    assert len(embedded) > 10  # the charts are there...
+    assert not any(b"TOP SECRET" in data for data in embedded)  # ...but not the secret
+    assert "TOP SECRET" not in html
+    assert any("not a chart of this run" in r.getMessage() for r in records)
 
 
 @pytest.mark.parametrize(

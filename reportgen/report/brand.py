@@ -48,7 +48,22 @@ class Brand:
     @property
     def css_file(self) -> Path | None:
         css = self.folder / "style.css"
-        return css if css.is_file() else None
+        if not css.exists() and not css.is_symlink():
+            return None
+        return _own_file(self.folder, "style.css", self.folder / "brand.toml", MAX_CSS_BYTES)
+
+    def stylesheet(self) -> tuple[str, list[str]]:
+        """The brand's style.css made safe to inline: its own files referenced with `url()`
+        become data URIs; any other reference (http:, file:, paths out of the folder,
+        `@import`) is removed. Returns the CSS and what was removed, one line each."""
+        css = self.css_file
+        if css is None:
+            return "", []
+        try:
+            text = css.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{css}: not UTF-8 text — save the brand's CSS as UTF-8") from None
+        return _inline_urls(text, self.folder, css)
 
     def palette(self, n: int) -> list[str]:
         """`n` distinct segment colours that go with the brand (same input, same colours)."""
@@ -115,11 +130,7 @@ def _read(folder: Path) -> Brand:
             raise InputError(f"{source}: '{key}' may hold only font names separated by commas")
     logo = None
     if data.get("logo"):
-        logo = (folder / str(data["logo"])).resolve()
-        if not logo.is_relative_to(folder) or not logo.is_file():
-            raise InputError(
-                f"{source}: logo {data['logo']!r} must be a file inside the brand folder"
-            )
+        logo = _own_file(folder, str(data["logo"]), source, MAX_ASSET_BYTES, "logo")
     return Brand(
         folder=folder,
         name=str(data.get("name", folder.name)),
@@ -131,6 +142,124 @@ def _read(folder: Path) -> Brand:
         footer=str(data.get("footer", "")),
         palette_colors=palette,
     )
+
+
+#: the largest style.css and the largest file it or brand.toml may reference (logo, fonts)
+MAX_CSS_BYTES = 1_000_000
+MAX_ASSET_BYTES = 5_000_000
+
+_MIME = {
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+}
+
+
+def _own_file(folder: Path, name: str, source: Path, limit: int, what: str = "") -> Path:
+    """`name` inside the brand folder as a plain file (no symlink, no way out), at most
+    `limit` bytes; anything else is one line naming `source`."""
+    what = what or name
+    path = folder / name
+    resolved = path.resolve()
+    if (
+        Path(name).is_absolute()
+        or not resolved.is_relative_to(folder)
+        or any(p.is_symlink() for p in [path, *path.parents] if p.is_relative_to(folder))
+        or not resolved.is_file()
+    ):
+        raise InputError(
+            f"{source}: {what} {name!r} must be a file inside the brand folder (no links "
+            "to files elsewhere)"
+        )
+    if resolved.stat().st_size > limit:
+        raise InputError(f"{source}: {what} {name!r} is larger than {limit:,} bytes")
+    return resolved
+
+
+def _inline_urls(text: str, folder: Path, css: Path) -> tuple[str, list[str]]:
+    import base64
+
+    import tinycss2
+    from tinycss2.ast import FunctionBlock, IdentToken, StringToken, URLToken
+    from tinycss2.serializer import serialize_string_value, serialize_url
+
+    removed: list[str] = []
+
+    def resolve(url: str) -> str | None:
+        """A data URI for `url`, or None when it must go."""
+        url = url.strip()
+        if url.lower().startswith("data:"):
+            return url
+        if ":" in url.split("/", 1)[0] or url.startswith(("/", "\\")) or "?" in url:
+            removed.append(url)
+            return None
+        mime = _MIME.get(Path(url.split("#", 1)[0]).suffix.lower())
+        try:
+            if mime is None:
+                raise InputError("not an image or font")
+            path = _own_file(folder, url.split("#", 1)[0], css, MAX_ASSET_BYTES)
+        except InputError:
+            removed.append(url)
+            return None
+        return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+    def walk(tokens: list) -> list:
+        out: list = []
+        skipping: list | None = None
+        for token in tokens:
+            if skipping is not None:  # an @import rule, up to its semicolon
+                if token.type == "literal" and token.value == ";":
+                    removed.append("@import " + tinycss2.serialize(skipping).strip())
+                    skipping = None
+                else:
+                    skipping.append(token)
+                continue
+            if token.type == "at-keyword" and token.lower_value == "import":
+                skipping = []
+                continue
+            if token.type == "url" or (token.type == "function" and token.lower_name == "url"):
+                if token.type == "url":
+                    value = token.value
+                else:
+                    strings = [t for t in token.arguments if t.type == "string"]
+                    value = strings[0].value if strings else ""
+                uri = resolve(value)
+                if uri is None:
+                    out.append(IdentToken(token.source_line, token.source_column, "none"))
+                else:
+                    quoted = f"url({serialize_url(uri)})"
+                    out.append(URLToken(token.source_line, token.source_column, uri, quoted))
+                continue
+            if token.type == "function" and token.lower_name.endswith("image-set"):
+                args = []
+                for t in token.arguments:
+                    if t.type == "string":
+                        uri = resolve(t.value)
+                        value = uri or ""
+                        quoted = f'"{serialize_string_value(value)}"'
+                        t = StringToken(t.source_line, t.source_column, value, quoted)
+                    args.append(t)
+                token = FunctionBlock(
+                    token.source_line, token.source_column, token.name, walk(args)
+                )
+            elif hasattr(token, "content") and token.content is not None:
+                token.content = walk(token.content)
+            elif token.type == "function":
+                token.arguments = walk(token.arguments)
+            out.append(token)
+        if skipping is not None:  # an @import at the very end, without its semicolon
+            removed.append("@import " + tinycss2.serialize(skipping).strip())
+        return out
+
+    tokens = tinycss2.parse_component_value_list(text, skip_comments=True)
+    return tinycss2.serialize(walk(tokens)), removed
 
 
 #: muted, well-separated colours (Tableau 10) that fill the palette after the brand colours.

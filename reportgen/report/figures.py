@@ -7,11 +7,14 @@ matplotlib.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..result import Segment, Summary
+
+LOG = logging.getLogger("reportgen.render")
 
 #: charts/index.json: the palette the charts were drawn with and their records
 INDEX_FILE = "index.json"
@@ -53,9 +56,35 @@ def read_chart_index(folder: Path) -> tuple[list[str], dict[str, ChartInfo]] | N
         charts = {c["name"]: ChartInfo(**c) for c in data["charts"]}
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not all((Path(folder) / c.file).is_file() for c in charts.values()):
-        return None
+    strangers = [c.file for c in charts.values() if not _own_chart(Path(folder), c.file)]
+    if strangers:
+        if any((Path(folder) / f).exists() or (Path(folder) / f).is_symlink() for f in strangers):
+            LOG.warning(
+                "%s: lists %s, which is not a chart of this run — the charts are drawn again",
+                path,
+                strangers[0][:200],
+            )
+        return None  # drawn again from the saved data
     return list(data["palette"]), charts
+
+
+#: the largest chart file a re-render embeds (the real file's largest is about 0.3 MB)
+MAX_CHART_BYTES = 20_000_000
+
+
+def _own_chart(folder: Path, file: str) -> bool:
+    """Is `file` a chart this run drew: charts/<name>.svg, a plain file (no symlink), small
+    enough? A run folder is data, and may have been edited: its index must not make the
+    report embed a file from elsewhere (../, /etc/passwd, a link)."""
+    rel = PurePosixPath(file)
+    if rel.is_absolute() or len(rel.parts) != 2 or rel.parts[0] != "charts":
+        return False
+    if rel.suffix != ".svg" or rel.name.startswith("."):
+        return False
+    charts, path = folder / "charts", folder / rel
+    if charts.is_symlink() or path.is_symlink() or not path.is_file():
+        return False
+    return path.stat().st_size <= MAX_CHART_BYTES
 
 
 def revenue_shares(summary: Summary) -> dict[int, float]:
