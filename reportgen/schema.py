@@ -60,6 +60,20 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "Churned": ("flag", "Churned or lapsed (a label some files carry; enables the churn model)"),
 }
 
+#: the smallest value a count or number of days may hold: below it a value is impossible,
+#: and the file is refused with the row named (money and purchase counts below 0 are kept
+#: and excluded from the fit as "negative amount", cleaning.data_issue_codes)
+MINIMUM = {
+    "Kidhome": 0,
+    "Teenhome": 0,
+    "Recency": 0,
+    "NumWebVisitsMonth": 0,
+    "Z_CostContact": 0,
+    "Z_Revenue": 0,
+}
+#: years of birth outside this range are typing errors, not customers
+BIRTH_YEARS = (1800, 2100)
+
 OPTIONAL_COLUMNS = {"Z_CostContact", "Z_Revenue", "Complain", "Churned"}
 #: labels some files add to the data set's columns (the public file has none of them)
 LABEL_COLUMNS = ["Churned"]

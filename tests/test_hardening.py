@@ -212,3 +212,28 @@ def test_a_date_format_that_reads_the_file_still_works(small_file, tmp_path):
     assert load_config(config).input.date_format == "%d-%m-%Y"
     config.write_text('[input]\ndate_format = "excel-serial"\n', encoding="utf-8")
     assert load_config(config).input.date_format == "excel-serial"
+
+
+def test_ids_a_spreadsheet_wrote_as_decimals_are_the_plain_ids(small_file, tmp_path):
+    """'5524.0' did not match last month's '5524' (2,240 'new' and 2,240 'departed')."""
+    frame = pd.read_csv(small_file, sep="\t", dtype=str)
+    plain = load_customers(small_file, Config()).frame["ID"]
+    frame["ID"] = frame["ID"] + ".0"
+    path = tmp_path / "decimal-ids.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    assert load_customers(path, Config()).frame["ID"].tolist() == plain.tolist()
+    frame.loc[3, "ID"] = "A-17"  # a text id among them: every id stays text, as written
+    frame.to_csv(path, sep="\t", index=False)
+    assert load_customers(path, Config()).frame["ID"].iloc[0].endswith(".0")
+
+
+def test_a_birth_year_after_the_data_date_is_a_data_issue(small_file, tmp_path):
+    """A negative age is not a customer record: excluded from the fit, with its reason."""
+    frame = pd.read_csv(small_file, sep="\t", dtype=str)
+    frame.loc[7, "Year_Birth"] = "2090"
+    path = tmp_path / "unborn.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    config = Config()
+    analysis = analyse(load_customers(path, config), config)
+    row = analysis.customers.iloc[7]
+    assert bool(row["data_issue"] != "") and row["data_issue"] == "born after the data's date"

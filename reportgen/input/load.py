@@ -351,8 +351,22 @@ def _load(path: Path, config: Config, issues: _Issues) -> _Result:
         check_unique_ids(frame[schema.ID], rows, table.file, issues)
     if table.headers and frame.empty and not table.missing_required:
         issues.add(no_data_rows(table.file))
-    info = table.info(len(frame), frame.isna().sum().to_dict())
+    missing = frame.isna().sum().to_dict()
+    check_filled(missing, len(frame), table.file, issues)
+    info = table.info(len(frame), missing)
     return _Result(frame, info, table.missing_required, table.missing_optional)
+
+
+def check_filled(missing: dict[str, int], rows: int, file: str, issues: _Issues) -> None:
+    """A required column with no value in any row cannot be imputed (there is nothing to
+    impute from): one line naming it, before anything is fitted."""
+    for column in schema.REQUIRED_COLUMNS:
+        if rows and missing.get(column, 0) >= rows:
+            meaning = schema.COLUMNS[column][1].lower()
+            issues.add(
+                f"{file}: column {column} ({meaning}) is empty in every row — fill it in, or "
+                "map the column that holds it under [columns] in the config"
+            )
 
 
 def check_unique_ids(ids: pd.Series, rows: np.ndarray, file: str, issues: _Issues) -> None:
@@ -833,6 +847,8 @@ def _to_number(series: pd.Series, kind: str, where: _Where, issues: _Issues) -> 
                 "empty (empty cells count as missing)"
             )
             return None
+    if not _plausible(values, series, kind, where, issues):
+        return None
     if kind == "float":
         return values.astype("float64")
     if values.dtype.kind in "iu":
@@ -841,6 +857,48 @@ def _to_number(series: pd.Series, kind: str, where: _Where, issues: _Issues) -> 
     if not np.isnan(array).any() and np.array_equal(array, np.round(array)):
         return values.astype("int64")  # whole numbers, none missing: keep the int kind
     return values.astype("float64")
+
+
+def _plausible(values: pd.Series, series: pd.Series, kind: str, where: _Where, issues) -> bool:
+    """Values a column of this kind can hold: 0 or 1 in a flag, whole numbers in a count,
+    no count or number of days below schema.MINIMUM, years of birth in schema.BIRTH_YEARS."""
+    array = values.to_numpy(dtype="float64")
+    present = ~np.isnan(array)
+    meaning = schema.COLUMNS[where.column][1].lower()
+    checks = []
+    if kind == "flag":
+        checks.append(
+            (
+                present & (array != 0) & (array != 1),
+                f"is not 0 or 1 — {where.column} is a yes/no column ({meaning}): write 1 for "
+                "yes, 0 for no, or leave the cell empty",
+            )
+        )
+    elif kind == "int":
+        checks.append(
+            (
+                present & (array != np.round(array)),
+                f"is not a whole number — {where.column} counts whole units ({meaning})",
+            )
+        )
+    low = schema.MINIMUM.get(where.column)
+    if low is not None:
+        checks.append((present & (array < low), f"is below {low} — {meaning} cannot be negative"))
+    if where.column == "Year_Birth":
+        first, last = schema.BIRTH_YEARS
+        checks.append(
+            (
+                present & ((array < first) | (array > last)),
+                f"is not a year of birth between {first} and {last} — fix the value or leave "
+                "the cell empty",
+            )
+        )
+    for bad, why in checks:
+        if bad.any():
+            position = _first(bad)
+            issues.add(f"{where.at(position)}: {_show(series.iloc[position])} {why}")
+            return False
+    return True
 
 
 def _clean_numbers(text: pd.Series, kind: str) -> pd.Series:
@@ -868,6 +926,13 @@ def _to_id(series: pd.Series, where: _Where, issues: _Issues) -> pd.Series | Non
             )
             return None
         ints = text.str.fullmatch(r"-?(?:0|[1-9]\d{0,17})").fillna(False).astype(bool)
+        if not ints.all():
+            # 5524.0: a whole-number id a spreadsheet wrote as a decimal is the id 5524, so it
+            # matches last month's 5524 (only when every id is written that way or plainly)
+            decimal = text.str.fullmatch(r"-?(?:0|[1-9]\d{0,17})\.0+").fillna(False).astype(bool)
+            if (ints | decimal).all():
+                text = text.where(~decimal, text.str.replace(r"\.0+$", "", regex=True))
+                ints = ints | decimal
         ids = text.astype("int64") if ints.all() else text.astype("str")
     return ids
 

@@ -30,6 +30,7 @@ from .load import (
     LoadInfo,
     Table,
     _Issues,
+    check_filled,
     check_unique_ids,
     no_data_rows,
     open_table,
@@ -188,6 +189,7 @@ def scan(
         check_unique_ids(all_ids, np.concatenate(rows), table.file, issues)
     if table.headers and count == 0 and not table.missing_required:
         raise InputError(no_data_rows(table.file))
+    check_filled(missing, count, table.file, issues)
     return Scan(table.info(count, missing), count, sampler.result()[0], latest)
 
 

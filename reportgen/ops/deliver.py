@@ -266,8 +266,15 @@ def build_message(
     personas: bool = False,
     sender: str = "reportgen@localhost",
 ) -> EmailMessage:
-    """The e-mail for run folder `run` (reads summary.json, report.pdf, persona PDFs)."""
+    """The e-mail for run folder `run` (reads summary.json, report.pdf, persona PDFs).
+
+    The addresses are checked first: a bad option is reported before any file is read."""
     run = Path(run)
+    to_list = _addresses(to, "--to")
+    if not to_list:
+        raise InputError("send: give at least one recipient with --to")
+    cc_list = _addresses(cc or [], "--cc")
+    sender = _addresses([sender], "smtp.sender / --from")[0]
     summary = _summary(run)
     report = run / "report.pdf"
     if not report.is_file():
@@ -284,11 +291,6 @@ def build_message(
                 "with persona documents or leave out --personas"
             )
         files += extra
-    to_list = _addresses(to, "--to")
-    if not to_list:
-        raise InputError("send: give at least one recipient with --to")
-    cc_list = _addresses(cc or [], "--cc")
-    sender = _addresses([sender], "smtp.sender / --from")[0]
 
     msg = EmailMessage()
     msg["Subject"] = subject_for(subject, summary)

@@ -199,6 +199,9 @@ def run_job(
     say(f"Reading {data}")
     renderer = None
     if report:
+        from ..report.brand import load_brand
+
+        load_brand(config.report.brand).stylesheet()  # a broken brand ends the run now
         # forked now, before the analysis imports: it imports the drawing and layout
         # libraries on the idle core and renders once the analysis is done
         from ..report.render import render_run, warm

@@ -119,9 +119,10 @@ def render_from(
         try:
             return reader(folder, *args)
         except (OSError, ValueError) as exc:
+            detail = " ".join(str(exc).split())[:200]  # one line, whatever the error says
             raise InputError(
-                f"{folder}: cannot read the saved run ({type(exc).__name__}: "
-                f"{str(exc)[:200]}) — re-run `reportgen run` to recreate it"
+                f"{folder}: cannot read the saved run ({type(exc).__name__}: {detail}) — "
+                "re-run `reportgen run` to recreate it"
             ) from None
 
     summary = read(read_summary)

@@ -158,7 +158,13 @@ def reason_labels(bounds: OutlierBounds) -> list[str]:
 
 
 #: reasons a row is not a believable customer record (never a segment profile's figure)
-DATA_ISSUES = ["", "age over 100", "placeholder income", "negative amount"]
+DATA_ISSUES = [
+    "",
+    "age over 100",
+    "placeholder income",
+    "negative amount",
+    "born after the data's date",
+]
 #: an income whose digits are all the same (66,666 / 666,666 / 999,999) is a placeholder when
 #: it is also above the IQR fence
 _MIN_PLACEHOLDER_DIGITS = 5
@@ -166,11 +172,14 @@ _MIN_PLACEHOLDER_DIGITS = 5
 
 def data_issue_codes(features: pd.DataFrame, bounds: OutlierBounds) -> np.ndarray:
     """Per row: 0 for a believable record, else the position in DATA_ISSUES of the first
-    issue that applies: an age over 100, a repeated-digit income above the income fence, or
-    a negative amount (income, a spend column or a purchase count)."""
+    issue that applies: an age over 100, a repeated-digit income above the income fence, a
+    negative amount (income, a spend column or a purchase count), or a year of birth after
+    the data's reference date (a negative age)."""
     codes = np.zeros(len(features), dtype=np.int8)
     if "Age" in features:
-        codes[features["Age"].to_numpy(dtype=float) > 100] = 1
+        age = features["Age"].to_numpy(dtype=float)
+        codes[age > 100] = 1
+        codes[age < 0] = 4
     if "Income" in features:
         income = features["Income"].to_numpy(dtype=float)
         high = bounds.bounds.get("Income", (-np.inf, np.inf))[1]
