@@ -371,3 +371,36 @@ def test_a_folder_left_aside_by_a_killed_swap_is_put_back(october, small_file, t
     with pytest.raises(InputError):
         run_job(broken, out / "2026-10", config, None, "2026-10", report=False)
     _unchanged(out, state)
+
+
+def test_a_full_disk_while_writing_is_one_line_and_keeps_october(october, small_file, monkeypatch):
+    import errno
+
+    import reportgen.output.files
+
+    out, config, state = october
+    real = reportgen.output.files.write_files
+
+    def fill_the_disk(analysis, folder, *args):
+        real(analysis, folder, *args)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(reportgen.output.files, "write_files", fill_the_disk)
+    with pytest.raises(InputError, match="cannot write the run \\(No space left on device\\)"):
+        run_job(small_file, out / "2026-10", config, None, "2026-10", report=False)
+    _unchanged(out, state)
+
+
+def test_a_full_disk_while_committing_history_is_one_line(october, small_file, monkeypatch):
+    """SQLite's own 'disk is full' at the commit: the swap is undone, October stays."""
+    out, config, state = october
+
+    def full(self):
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorname = "SQLITE_FULL"
+        raise history._damaged(self.path, error, self.wait)
+
+    monkeypatch.setattr(history.Recorder, "commit", full)
+    with pytest.raises(InputError, match="cannot write the history database"):
+        run_job(small_file, out / "2026-10", config, None, "2026-10", report=False)
+    _unchanged(out, state)

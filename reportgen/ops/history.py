@@ -87,7 +87,13 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def _damaged(path: Path, exc: Exception, waited: float | None = None) -> InputError:
-    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+    code = getattr(exc, "sqlite_errorname", "")
+    if code in ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN"):
+        return InputError(
+            f"{path}: cannot write the history database ({exc}) — free some space or make "
+            "the folder writable, or set history.db in the config; nothing was changed"
+        )
+    if code in ("SQLITE_BUSY", "SQLITE_LOCKED"):
         how_long = f" (waited {waited:g} s)" if waited is not None else ""
         return InputError(
             f"{path}: the history database is locked by another program{how_long} — close "

@@ -249,11 +249,17 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
                 # while the worker draws and lays out the report (mostly one core), this
                 # process writes the data files and stages the history row
                 say("Writing segments.csv, summary.json and model.json")
-                write_files(analysis, folder, config.output.segments_parquet)
-                if recorder is not None:
-                    recorder.add(analysis, Path(out))
-                if renderer is not None:
-                    renderer.result()
+                try:
+                    write_files(analysis, folder, config.output.segments_parquet)
+                    if recorder is not None:
+                        recorder.add(analysis, Path(out))
+                    if renderer is not None:
+                        renderer.result()
+                except OSError as exc:  # a full disk, a quota, a folder made read-only
+                    raise InputError(
+                        f"{out}: cannot write the run ({exc.strerror or exc}) — free some "
+                        "space or choose another --out; nothing was changed"
+                    ) from None
                 interrupt.check()
             except BaseException:
                 if renderer is not None:  # stopped before its folder is removed
