@@ -28,8 +28,10 @@ class _Section(BaseModel):
 
 
 class InputConfig(_Section):
-    #: strftime format of the enrollment date, e.g. "%d-%m-%Y"; detected when empty.
-    date_format: str | None = None
+    #: strftime format of the enrollment date, e.g. "%d-%m-%Y"; detected when empty. A list
+    #: (["%m/%d/%Y", "%d-%m-%Y"]) reads a column that mixes formats: each value must be read
+    #: by exactly one of them, or by several that give the same date.
+    date_format: str | list[str] | None = None
     #: sheet name or index for Excel files.
     sheet: str | int = 0
     #: field delimiter; detected (tab, comma, semicolon) when empty.
@@ -37,8 +39,14 @@ class InputConfig(_Section):
 
     @field_validator("date_format")
     @classmethod
-    def _readable_format(cls, value: str | None) -> str | None:
-        """A format Python writes and reads back a date with (e.g. "%d-%m-%Y")."""
+    def _readable_format(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """Formats Python writes and reads back a date with (e.g. "%d-%m-%Y")."""
+        if isinstance(value, list):
+            if not value:
+                return None
+            if "excel-serial" in value and len(value) > 1:
+                raise ValueError('"excel-serial" cannot be combined with other formats')
+            return [cls._readable_format(v) for v in value] if len(value) > 1 else value[0]
         if not value or value == "excel-serial":  # input/load.py EXCEL_SERIAL: serial numbers
             return value
         from datetime import datetime

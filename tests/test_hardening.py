@@ -237,3 +237,55 @@ def test_a_birth_year_after_the_data_date_is_a_data_issue(small_file, tmp_path):
     analysis = analyse(load_customers(path, config), config)
     row = analysis.customers.iloc[7]
     assert bool(row["data_issue"] != "") and row["data_issue"] == "born after the data's date"
+
+
+@pytest.fixture
+def mixed_dates(real_file, tmp_path):
+    """The real file as two public copies have it: m/d/Y for days <= 12, d-m-Y for the rest."""
+    frame = pd.read_csv(real_file, sep="\t", dtype=str)
+    dates = pd.to_datetime(frame["Dt_Customer"], format="%d-%m-%Y")
+    frame["Dt_Customer"] = [
+        d.strftime("%m/%d/%Y") if d.day <= 12 else d.strftime("%d-%m-%Y") for d in dates
+    ]
+    path = tmp_path / "mixed.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    return path, dates
+
+
+def test_a_column_mixing_date_formats_reads_with_a_list_of_formats(mixed_dates):
+    path, dates = mixed_dates
+    config = Config.model_validate({"input": {"date_format": ["%d-%m-%Y", "%m/%d/%Y"]}})
+    loaded = load_customers(path, config)
+    assert loaded.frame["Dt_Customer"].tolist() == dates.tolist()
+    assert loaded.info.date_format == "%d-%m-%Y or %m/%d/%Y"
+
+
+def test_the_date_error_counts_the_rows_and_suggests_only_formats_that_read_the_value(
+    mixed_dates,
+):
+    from reportgen.input.load import validate_file
+
+    path, dates = mixed_dates
+    [problem] = validate_file(path, Config())["problems"]
+    assert f"({(dates.dt.day <= 12).sum():,} row(s) do not look like dd-mm-yyyy" in problem
+    # '%d-%m-%Y' alone (the old suggestion) cannot read the value quoted; the lists can
+    assert 'date_format = ["%d-%m-%Y", "%d/%m/%Y"] or ["%d-%m-%Y", "%m/%d/%Y"]' in problem
+    assert "they read it as different days" in problem
+
+
+def test_two_formats_that_read_a_value_differently_are_refused(mixed_dates):
+    from reportgen.errors import InputError
+
+    path, _dates = mixed_dates
+    formats = ["%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y"]
+    config = Config.model_validate({"input": {"date_format": formats}})
+    with pytest.raises(InputError, match="is read differently by .* it is ambiguous"):
+        load_customers(path, config)
+
+
+def test_validate_shows_the_date_range_and_reference_date(real_file):
+    from reportgen.input.load import validate_file
+
+    report = validate_file(real_file, Config())
+    assert (report["first_enrolled"], report["last_enrolled"]) == ("2012-07-30", "2014-06-29")
+    assert report["reference_date"] == "2014-06-29 (the last enrollment)"

@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 import io
 import itertools
+import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -150,9 +151,23 @@ def validate_file(path: str | Path, config: Config) -> dict[str, Any]:
         "extra_columns": info.extra_columns,
         "missing_values": info.missing,
         "date_format": info.date_format,
+        **_date_range(result.frame, config),
         "problems": list(issues.items),
         "ok": not issues.items,
     }
+
+
+def _date_range(frame: pd.DataFrame | None, config: Config) -> dict[str, str | None]:
+    """The enrollment dates' first and last day and the date ages and tenure are measured
+    at, so a file whose dates were swapped or shifted at the source shows it."""
+    dates = (
+        frame[schema.ENROLLED].dropna() if frame is not None and schema.ENROLLED in frame else None
+    )
+    if dates is None or dates.empty:
+        return {"first_enrolled": None, "last_enrolled": None, "reference_date": None}
+    first, last = dates.min().date().isoformat(), dates.max().date().isoformat()
+    reference = config.features.reference_date or f"{last} (the last enrollment)"
+    return {"first_enrolled": first, "last_enrolled": last, "reference_date": reference}
 
 
 # --------------------------------------------------------------------------- internals
@@ -271,7 +286,9 @@ class Table:
             encoding="utf-8" if meta else (raw.encoding if raw else "binary"),
             bom=meta.bom if meta else False,
             line_ending=meta.line_ending if meta else None,
-            date_format=self.date_format,
+            date_format=" or ".join(self.date_format)
+            if isinstance(self.date_format, list)
+            else self.date_format,
             columns_matched={c: self.headers[p] for c, p in self.matched.items()},
             extra_columns=self.extras,
             rows=rows,
@@ -1020,6 +1037,8 @@ def _to_dates(
             return None, EXCEL_SERIAL
         return _serial_dates(numbers, where, issues, native=series, mask=native), EXCEL_SERIAL
 
+    if isinstance(configured, list):
+        return _several_formats(uniques, configured, text, codes, where, issues, fail_at, assemble)
     if configured:
         parsed = _parse(uniques, configured)
         failed = np.asarray(parsed.isna())
@@ -1064,13 +1083,56 @@ def _to_dates(
             'date_format = "..." (strftime, e.g. "%d-%m-%Y") under [input] in the config'
         )
     else:
-        position = fail_at(np.asarray(parsed.isna()))
+        failed = np.asarray(parsed.isna())
+        position = fail_at(failed)
+        rows = int(((codes >= 0) & failed[np.maximum(codes, 0)]).sum())
+        value = text.iloc[position]
+        # only suggest formats that read the value quoted (with the one that reads the rest)
+        one = pd.Index([value])
+        readers = [f for group in DATE_CANDIDATES for f in group if _parse(one, f).notna().all()]
+        settings = " or ".join(f'["{fmt}", "{r}"]' for r in readers[:2])
+        if len(readers) > 1 and not _parse(one, readers[0]).equals(_parse(one, readers[1])):
+            settings += " (whichever your file uses: they read it as different days)"
+        if readers:
+            how = f"or, if the column mixes formats, set date_format = {settings} under [input]"
+        else:
+            how = "no date format reads it"
         issues.add(
-            f"{where.at(position)}: cannot read date {_show(text.iloc[position])} (the other dates "
-            f'look like {_label(fmt)}) — fix the value, or set date_format = "{fmt}" under '
-            "[input] in the config"
+            f"{where.at(position)}: cannot read date {_show(value)} ({rows:,} row(s) do not look "
+            f"like {_label(fmt)}, as the other dates do) — fix the value(s), {how}"
         )
     return None, None
+
+
+def _several_formats(uniques, formats, text, codes, where, issues, fail_at, assemble):
+    """Dates of a column that mixes formats: each value read by exactly one of `formats`,
+    or by several that agree; a value no format reads, or two read differently, is refused."""
+    parsed = [_parse(uniques, f) for f in formats]
+    values = np.array([p.to_numpy(dtype="datetime64[ns]") for p in parsed])
+    read = ~np.isnat(values)
+    label = f"date_format = {json.dumps(formats)}"
+    unread = ~read.any(axis=0)
+    if unread.any():
+        position = fail_at(unread)
+        rows = int(((codes >= 0) & unread[np.maximum(codes, 0)]).sum())
+        issues.add(
+            f"{where.at(position)}: cannot read date {_show(text.iloc[position])} with any of "
+            f"{label} ({rows:,} row(s)) — fix the value(s) or add their format"
+        )
+        return None, formats
+    first = values[read.argmax(axis=0), np.arange(values.shape[1])]
+    disagree = (read & (values != first)).any(axis=0)
+    if disagree.any():
+        position = fail_at(disagree)
+        value = text.iloc[position]
+        which = [f for f, ok in zip(formats, read[:, codes[position]], strict=True) if ok]
+        issues.add(
+            f"{where.at(position)}: date {_show(value)} is read differently by "
+            f'"{which[0]}" and "{which[1]}" of {label} — it is ambiguous: fix the value or '
+            "leave one of the two formats out"
+        )
+        return None, formats
+    return assemble(pd.DatetimeIndex(first)), formats
 
 
 def _parse(values: pd.Index, fmt: str) -> pd.DatetimeIndex:
