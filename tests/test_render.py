@@ -538,3 +538,30 @@ def test_cycle_collector_is_paused_only_while_documents_are_written():
         assert not gc.isenabled()  # a caller's own choice is left as it was
     finally:
         gc.enable()
+
+
+def test_the_spend_concentration_sentence_says_only_what_the_shares_say():
+    """Stated when the highest-spending customers' segments bring half of all spending from
+    clearly fewer customers; silent when spending follows headcount."""
+    from types import SimpleNamespace as View
+
+    from reportgen.report.report_context import concentration
+
+    real = [  # the real file's shares (customers, spend)
+        View(name="Young Budget-Conscious Families", share=0.295, revenue_share=0.06),
+        View(name="Campaign-Shy Parents of Teens", share=0.268, revenue_share=0.32),
+        View(name="Budget-Conscious Deal-Seeking Families", share=0.20, revenue_share=0.07),
+        View(name="Affluent Loyal Spenders", share=0.181, revenue_share=0.40),
+        View(name="Affluent Campaign Responders", share=0.057, revenue_share=0.15),
+    ]
+    assert concentration(real) == (
+        "Affluent Campaign Responders and Affluent Loyal Spenders are 24% of customers but "
+        "bring 55% of all spending."
+    )
+    even = [View(name=f"S{i}", share=0.25, revenue_share=0.25) for i in range(4)]
+    assert concentration(even) is None
+    mild = [
+        View(name="A", share=0.4, revenue_share=0.55),
+        View(name="B", share=0.6, revenue_share=0.45),
+    ]
+    assert concentration(mild) is None  # 55 % of spend from 40 % of customers: not 1.5x

@@ -23,6 +23,15 @@ from . import interrupt
 Progress = Callable[[str], None]
 
 
+def _make_parent(dest: Path, parent: Path) -> None:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{dest}: cannot create the output folder ({exc.strerror}) — choose another --out"
+        ) from None
+
+
 @contextmanager
 def atomic_folder(dest: Path, commit: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder; on success it replaces `dest`, on failure it vanishes.
@@ -34,12 +43,7 @@ def atomic_folder(dest: Path, commit: Callable[[], None] | None = None) -> Itera
     """
     dest = Path(dest)
     parent = dest.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"{dest}: cannot create the output folder ({exc.strerror}) — choose another --out"
-        ) from None
+    _make_parent(dest, parent)
     if dest.exists() and not dest.is_dir():
         raise InputError(f"{dest}: exists and is not a folder — choose another --out")
     try:
@@ -106,12 +110,7 @@ def output_lock(dest: Path) -> Iterator[None]:
     parent = dest.resolve().parent
     path = parent / f".{dest.name}.lock"
     created = not parent.exists()
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"{dest}: cannot create the output folder ({exc.strerror}) — choose another --out"
-        ) from None
+    _make_parent(dest, parent)
     try:
         while True:
             try:

@@ -321,7 +321,9 @@ def headline(s: Summary, views: list[SegmentView]) -> list[tuple[str, str, str]]
     """The executive summary's headline numbers: (value, label, note)."""
     out = [
         (wording.number(s.data_quality.rows_in), "customers analysed", _period_note(s.run.period)),
-        (str(s.model.k), "segments", f"silhouette {s.model.metrics.get('silhouette', 0):.2f}"),
+        # a model metric (silhouette) means nothing to this page's readers: it is in the
+        # methodology; what they need is how recent the data is
+        (str(s.model.k), "segments", f"data as of {s.data_quality.reference_date}"),
     ]
     everyone = overall_kpis(s)
     spend, response = everyone.get("total_spend"), everyone.get("response_rate")
@@ -339,6 +341,33 @@ def headline(s: Summary, views: list[SegmentView]) -> list[tuple[str, str, str]]
             )
         )
     return out
+
+
+def concentration(views: list[SegmentView]) -> str | None:
+    """The sentence the sizes and spend shares say loudest, when they say it: the segments
+    whose customers spend most each, taken until they bring half of all spending, if they
+    are clearly fewer of the customers (spend share at least 1.5 times their customer
+    share); None otherwise. From summary.json's sizes and KPIs alone."""
+    ranked = sorted(
+        (v for v in views if v.revenue_share == v.revenue_share and v.share > 0),
+        key=lambda v: v.revenue_share / v.share,  # spend per customer, relative to average
+        reverse=True,
+    )
+    top: list[SegmentView] = []
+    for view in ranked:
+        top.append(view)
+        if sum(v.revenue_share for v in top) >= 0.5:
+            break
+    spend, customers = sum(v.revenue_share for v in top), sum(v.share for v in top)
+    if not top or len(top) == len(views) or spend < 0.5 or spend < 1.5 * customers:
+        return None
+    names = [v.name for v in top]
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    verb = "is" if len(names) == 1 else "are"
+    return (
+        f"{who} {verb} {wording.percent(customers)} of customers but bring "
+        f"{wording.percent(spend)} of all spending."
+    )
 
 
 def _period_note(period: str | None) -> str:
@@ -495,6 +524,7 @@ def build_context(
         "segments": views,
         "figures": figs,
         "headline": headline(s, views),
+        "concentration": concentration(views),
         "action_plan": action_plan(views),
         "targeting": targeting(s, views),
         "overall_kpis": overall_kpis(s),
