@@ -47,6 +47,8 @@ class Run:
     config: Config
     #: WARNING and worse from WeasyPrint or the report's URL fetcher while rendering
     warnings: list[str] = field(default_factory=list)
+    #: one-page parts that needed a second layout pass in compact type
+    compact: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -100,9 +102,9 @@ def rendered(name: str) -> Run:
     config = load_config()
     write_files(analysis, folder)
     with capture_warnings() as records:
-        render_run(analysis, folder, config)
+        result = render_run(analysis, folder, config)
     warnings = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
-    return Run(name, folder, analysis, config, warnings)
+    return Run(name, folder, analysis, config, warnings, result.compact)
 
 
 def copy_run(run: Run, name: str) -> Path:

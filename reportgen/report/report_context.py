@@ -331,7 +331,7 @@ def headline(s: Summary, views: list[SegmentView]) -> list[tuple[str, str, str]]
         out.append((wording.compact(spend), "total spend", "2 years"))
     if response is not None:
         out.append((wording.percent(response, 1), "responded", "last campaign"))
-    if views:
+    if views and concentration(views) is None:  # else the sentence above says it better
         top = max(views, key=lambda v: v.revenue_share)
         out.append(
             (
