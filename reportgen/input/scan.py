@@ -47,6 +47,9 @@ class Source:
 
     def __init__(self, loaded: Loaded | None = None, table: Table | None = None, config=None):
         self.loaded, self.table, self.config = loaded, table, config
+        #: a table that fits in one chunk, kept by `scan` (already read and checked) for
+        #: the scoring pass: memory stays bounded by one chunk, the file is read once
+        self.single: Chunk | None = None
 
     @classmethod
     def from_file(cls, path, config: Config) -> Source:
@@ -67,6 +70,9 @@ class Source:
             for start in range(0, max(len(frame), 1), step):
                 part = frame.iloc[start : start + step]
                 yield part, np.arange(start, start + len(part)) + 2
+            return
+        if self.single is not None and (chunk_rows is None or len(self.single[0]) <= chunk_rows):
+            yield self.single
             return
         yield from self.table.chunks(self.config, _Issues(strict=True), chunk_rows)
 
@@ -168,7 +174,10 @@ def scan(
     missing: dict[str, int] = {}
     latest: pd.Timestamp | None = None
     count = 0
+    first: Chunk | None = None
+    n_chunks = 0
     for frame, numbers in source.chunks(chunk_rows):
+        first, n_chunks = ((frame, numbers) if n_chunks == 0 else None), n_chunks + 1
         sampler.add(frame.reset_index(drop=True), count)
         count += len(frame)
         if schema.ID in frame:
@@ -190,6 +199,8 @@ def scan(
     if table.headers and count == 0 and not table.missing_required:
         raise InputError(no_data_rows(table.file))
     check_filled(missing, count, table.file, issues)
+    if n_chunks == 1:
+        source.single = first
     return Scan(table.info(count, missing), count, sampler.result()[0], latest)
 
 
