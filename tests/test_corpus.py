@@ -142,6 +142,19 @@ def render(setup: Callable[[Path], None]) -> Callable[[Path], list[str]]:
     return make
 
 
+def _cut(fields: int) -> bytes:
+    """The test file with data row 6 (file row 7) cut after `fields` fields."""
+    lines = SMALL.read_bytes().splitlines(keepends=True)
+    lines[6] = b"\t".join(lines[6].rstrip(b"\r\n").split(b"\t")[:fields]) + b"\n"
+    return b"".join(lines)
+
+
+def _long() -> bytes:
+    lines = SMALL.read_bytes().splitlines(keepends=True)
+    lines[6] = lines[6].rstrip(b"\r\n") + b"\textra\n"
+    return b"".join(lines)
+
+
 BRAND_TOML = 'name = "T"\nprimary = "#123456"\naccent = "#654321"\n'
 
 CASES = [
@@ -162,6 +175,8 @@ CASES = [
         "quoted",
         data=True,
     ),
+    Case("a row cut short", raw(_cut(10), "customers.tsv"), "row 7 has 10 of 29 fields", data=True),
+    Case("a row one field long", raw(_long(), "customers.tsv"), "Expected 29 fields", data=True),
     Case("one column only", raw(b"ID\n1\n2\n"), "cannot tell the field delimiter", data=True),
     # ------------------------------------------------------------------ columns
     Case("no Income column", drop("Income"), "Income", data=True),

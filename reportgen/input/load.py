@@ -524,6 +524,7 @@ def _read_text_chunks(
         yield raw(None, 2)
         return
     name = DELIMITER_NAMES.get(meta.delimiter, repr(meta.delimiter))
+    short = _ShortRows(path, file, encoding, meta.delimiter, len(meta.headers))
     try:
         reader = pd.read_csv(
             path,
@@ -538,12 +539,14 @@ def _read_text_chunks(
             chunksize=chunk_rows or None,
         )
         if chunk_rows is None:
+            short.check(reader, 2)
             yield raw(reader, 2)
             return
         first_row, seen = 2, False
         with reader:
             for frame in reader:
                 seen = True
+                short.check(frame, first_row)
                 yield raw(frame, first_row)
                 first_row += len(frame)
         if not seen:
@@ -558,6 +561,47 @@ def _read_text_chunks(
             f"{file}: cannot read it as {name}-separated text ({detail}) — check the "
             "delimiter (set delimiter under [input]) and that fields containing it are quoted"
         ) from None
+
+
+class _ShortRows:
+    """Refuses a line with fewer fields than the header (a cut or joined line), as the
+    parser refuses one with more; it would silently pad it with empty cells.
+
+    Only rows whose last field came out empty can be short: just those lines are read again
+    and split (the first `LIMIT` of them), so a normal file costs nothing. A line holding a
+    quote character is left alone (a quoted field may span lines, so its line number is not
+    its row number)."""
+
+    LIMIT = 1000
+
+    def __init__(self, path: Path, file: str, encoding: str, delimiter: str, width: int):
+        self.path, self.file, self.encoding = path, file, encoding
+        self.delimiter, self.width, self.checked = delimiter, width, 0
+
+    def check(self, frame: pd.DataFrame, first_row: int) -> None:
+        if self.checked >= self.LIMIT or frame.empty:
+            return
+        if frame.shape[1] < self.width:
+            suspects = np.arange(len(frame))
+        else:
+            suspects = np.flatnonzero(frame[frame.columns[self.width - 1]].isna().to_numpy())
+        if len(suspects) == 0:
+            return
+        suspects = suspects[: self.LIMIT - self.checked]
+        self.checked += len(suspects)
+        wanted = set((suspects + first_row).tolist())
+        last = max(wanted)
+        with open(self.path, encoding=self.encoding, newline="") as handle:
+            for number, line in enumerate(handle, start=1):
+                if number in wanted and '"' not in line:
+                    fields = line.rstrip("\r\n").split(self.delimiter)
+                    if 0 < len(fields) < self.width and line.strip():
+                        raise InputError(
+                            f"{self.file}: row {number} has {len(fields)} of {self.width} fields "
+                            "— the line was cut short or joined with the next one: fix the file"
+                        )
+                if number >= last:
+                    return
 
 
 def _header_text(value: Any) -> str:
