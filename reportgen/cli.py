@@ -142,13 +142,26 @@ class _Group(click.Group):
             click.echo(f"reportgen: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except (KeyboardInterrupt, interrupt.Terminated) as exc:
-            sig = signal.SIGTERM if isinstance(exc, interrupt.Terminated) else signal.SIGINT
-            click.echo(
-                f"reportgen: stopped by {sig.name} — nothing of the unfinished command was kept "
-                "or recorded",
-                err=True,
-            )
-            ctx.exit(interrupt.EXIT_CODES[sig])
+            terminated = isinstance(exc, interrupt.Terminated)
+            _stopped(ctx, signal.SIGTERM if terminated else signal.SIGINT)
+        except Exception:
+            # a library can wrap the stop in an error of its own (pydantic's JSON writer
+            # turns Terminated into a PydanticSerializationError): after a stop request,
+            # any error is the stop
+            if interrupt.received() is None:
+                raise
+            _stopped(ctx, interrupt.received())
+
+
+def _stopped(ctx: click.Context, sig: int) -> None:
+    from .ops import interrupt
+
+    name = signal.Signals(sig).name
+    click.echo(
+        f"reportgen: stopped by {name} — nothing of the unfinished command was kept or recorded",
+        err=True,
+    )
+    ctx.exit(interrupt.EXIT_CODES[sig])
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

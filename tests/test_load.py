@@ -282,8 +282,10 @@ def test_unparseable_date_names_row_value_and_setting(tmp_path):
     message = raises(write(tmp_path, table))
     assert "column Dt_Customer, row 5" in message  # header is row 1, data row 4 is row 5
     assert "'31-02-2013'" in message
-    assert "date_format" in message and "[input]" in message
-    assert "dd-mm-yyyy" in message
+    assert "dd-mm-yyyy" in message and "fix the value" in message
+    # no date exists on 31 February: no setting is suggested (the old message offered
+    # date_format = "%d-%m-%Y", the very format that could not read it)
+    assert "no date format reads it" in message and "date_format" not in message
 
     table = small_table(3)
     table["Dt_Customer"] = ["soon", "later", "never"]

@@ -125,3 +125,28 @@ def _group_gone(pgid: int, within: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_stop_a_library_wraps_in_its_own_error_is_still_a_stop(small_file, tmp_path, monkeypatch):
+    """pydantic's JSON writer turned a SIGTERM that landed inside it into a
+    PydanticSerializationError, and the run ended as an 'internal error' (exit 1)."""
+    from click.testing import CliRunner
+
+    import reportgen.output.files
+    from reportgen.cli import cli
+    from reportgen.ops import interrupt
+
+    def wrapping_writer(*_args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the library is working
+        except interrupt.Terminated as exc:
+            raise RuntimeError(f"Error serializing to JSON: {exc!r}") from None
+
+    monkeypatch.setattr(reportgen.output.files, "write_files", wrapping_writer)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["-q", "run", "--data", str(small_file), "--out", str(out), "--no-report"]
+    )
+    assert result.exit_code == 143, result.output
+    assert "stopped by SIGTERM" in result.stderr and "internal error" not in result.output
+    assert not out.exists()
