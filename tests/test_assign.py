@@ -62,6 +62,13 @@ def test_assign_reproduces_the_run_and_names_personas(small_run, small_file, tmp
             "driver_2",
             "driver_3",
             "propensity",
+            "driver_1_feature",
+            "driver_1_level",
+            "driver_2_feature",
+            "driver_2_level",
+            "driver_3_feature",
+            "driver_3_level",
+            "model_version",
         ]
     )
     # the same scoring function: every column, every customer, identical to the run's

@@ -7,6 +7,7 @@ table, rules re-evaluated from their conditions, sample sizes from the textbook 
 
 import ast
 import copy
+import json
 import math
 from pathlib import Path
 
@@ -350,3 +351,23 @@ def test_analysis_modules_import_no_rendering_library():
             else:
                 continue
             assert not {m.split(".")[0] for m in mods} & forbidden, (name, mods)
+
+
+def test_segments_csv_carries_picklist_codes_for_a_crm(real_analysis, tmp_path):
+    """The drivers' texts hold values (about 500 distinct on the real file), useless as CRM
+    picklists: each driver also comes as a feature code and a level, and every row names
+    the model that assigned it."""
+    from reportgen.output.files import write_files
+
+    write_files(real_analysis, tmp_path)
+    table = pd.read_csv(tmp_path / "segments.csv", keep_default_na=False)
+    for rank in (1, 2, 3):
+        feature, level = table[f"driver_{rank}_feature"], table[f"driver_{rank}_level"]
+        assert feature.nunique() <= 20 and level.nunique() <= 20
+        assert table[f"driver_{rank}"].nunique() > 5 * level.nunique()
+        numeric = level.isin(["low", "average", "high"])
+        # the code says what the text says: 'Total spend high (1,617)' -> high
+        texts = table.loc[numeric, f"driver_{rank}"]
+        assert all(f" {lv} (" in t for t, lv in zip(texts, level[numeric], strict=True))
+    model = json.loads((tmp_path / "model.json").read_text())
+    assert set(table["model_version"]) == {model["sha256"][:12]}

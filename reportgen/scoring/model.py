@@ -207,6 +207,8 @@ class ModelParts:
     background: np.ndarray | None = None
     #: "response" (and "churn") propensity models, when the fitting run had the outcome
     propensity: dict[str, PropensityModel] = field(default_factory=dict)
+    #: the model's identity for a CRM: the first 12 hex digits of model.json's checksum
+    version: str = ""
 
     def reference_row(self) -> np.ndarray:
         """The SHAP reference: the stored background, else the centroids' mean."""
@@ -229,6 +231,7 @@ def model_parts(model: dict[str, Any], source: str = "model.json") -> ModelParts
         driver_std=model.get("drivers", {}).get("std"),
         background=_background(model, source),
         propensity=models_from_json(model, source),
+        version=str(model.get("sha256", ""))[:12],
     )
 
 

@@ -217,7 +217,34 @@ def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
     for column in SCORE_COLUMNS.values():  # a chance, to 4 decimals (0.1234 = 12.34 %)
         if column in customers:
             out[column] = customers[column].to_numpy(dtype=float).round(4)
+    # for a CRM: the drivers as picklist codes (feature, and low/average/high or the
+    # category), and which model assigned the segment
+    for rank in range(1, TOP + 1):
+        feature, level = driver_codes(customers, parts, rank)
+        out[f"driver_{rank}_feature"], out[f"driver_{rank}_level"] = feature, level
+    out["model_version"] = parts.version
     return out
+
+
+def driver_codes(customers: pd.DataFrame, parts: ModelParts, rank: int):
+    """(feature name, level) per customer for one driver rank: 'TotalSpend', 'high' or
+    'Marital_Status', 'Single'; empty strings where the customer has no driver."""
+    groups = np.array([*driver_groups(parts), ""], dtype=object)
+    n_num = len(parts.spec.numeric)
+    cats = list(parts.spec.categories.items())
+    group = customers[f"driver_{rank}_group"].to_numpy().astype(int)
+    level = customers[f"driver_{rank}_level"].to_numpy()
+    value = customers[f"driver_{rank}_value"].to_numpy()
+    feature = groups[np.where(group >= 0, group, len(groups) - 1)]
+    out = np.full(len(customers), "", dtype=object)
+    numeric = (group >= 0) & (group < n_num)
+    out[numeric] = LEVELS[level[numeric].astype(int)]
+    for j, (_column, values) in enumerate(cats):
+        hit = group == n_num + j
+        codes = value[hit].astype(int)
+        names = np.array([*values, ""], dtype=object)
+        out[hit] = names[np.where(codes >= 0, codes, len(values))]
+    return feature, out
 
 
 def assign(model: dict, frame: pd.DataFrame, source: str = "model.json") -> pd.DataFrame:
