@@ -404,3 +404,19 @@ def test_a_full_disk_while_committing_history_is_one_line(october, small_file, m
     with pytest.raises(InputError, match="cannot write the history database"):
         run_job(small_file, out / "2026-10", config, None, "2026-10", report=False)
     _unchanged(out, state)
+
+
+def test_a_swallowed_stop_request_makes_nothing_visible(october, monkeypatch):
+    """A signal whose exception a library swallowed is raised again before the swap: the
+    earlier folder stays, and the new one leaves no temporary folder behind."""
+    import signal
+
+    from reportgen.ops import interrupt
+    from reportgen.ops.runner import atomic_folder
+
+    out, _config, state = october
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_folder(out / "2026-10") as folder:
+            (folder / "segments.csv").write_text("new run")
+            monkeypatch.setattr(interrupt, "_received", signal.SIGINT)  # handled, swallowed
+    _unchanged(out, state)

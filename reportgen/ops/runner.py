@@ -55,6 +55,8 @@ def atomic_folder(dest: Path, commit: Callable[[], None] | None = None) -> Itera
     try:
         yield tmp
         os.chmod(tmp, 0o755)
+        # a stop request something on the way swallowed: the run is not made visible
+        interrupt.check()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -259,7 +261,6 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
                         f"{out}: cannot write the run ({exc.strerror or exc}) — free some "
                         "space or choose another --out; nothing was changed"
                     ) from None
-                interrupt.check()
             except BaseException:
                 if renderer is not None:  # stopped before its folder is removed
                     renderer.cancel()
