@@ -289,3 +289,23 @@ def test_validate_shows_the_date_range_and_reference_date(real_file):
     report = validate_file(real_file, Config())
     assert (report["first_enrolled"], report["last_enrolled"]) == ("2012-07-30", "2014-06-29")
     assert report["reference_date"] == "2014-06-29 (the last enrollment)"
+
+
+def test_short_rows_are_found_in_any_chunk_of_a_streamed_file(small_file, tmp_path):
+    """One forward pass over the file serves every chunk: legitimately empty last cells in
+    early chunks do not hide a cut line in a later one."""
+    from reportgen.errors import InputError
+    from reportgen.input.load import _Issues, open_table
+
+    lines = small_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    for row in (50, 150):  # the last field empty, its tab still there: not short
+        fields = lines[row - 1].rstrip("\n").split("\t")
+        lines[row - 1] = "\t".join(fields[:-1] + [""]) + "\n"
+    lines[259] = "\t".join(lines[259].split("\t")[:10]) + "\n"  # file row 260: cut short
+    path = tmp_path / "late-cut.tsv"
+    path.write_text("".join(lines), encoding="utf-8")
+    config = Config()
+    table = open_table(path, config)
+    with pytest.raises(InputError, match="row 260 has 10 of 29 fields"):
+        for _chunk in table.chunks(config, _Issues(strict=True), chunk_rows=100):
+            pass

@@ -561,6 +561,8 @@ def _read_text_chunks(
             f"{file}: cannot read it as {name}-separated text ({detail}) — check the "
             "delimiter (set delimiter under [input]) and that fields containing it are quoted"
         ) from None
+    finally:
+        short.close()
 
 
 class _ShortRows:
@@ -568,15 +570,18 @@ class _ShortRows:
     parser refuses one with more; it would silently pad it with empty cells.
 
     Only rows whose last field came out empty can be short: just those lines are read again
-    and split (the first `LIMIT` of them), so a normal file costs nothing. A line holding a
-    quote character is left alone (a quoted field may span lines, so its line number is not
-    its row number)."""
+    and split (the first `LIMIT` of them), in one forward pass over the file shared by all
+    chunks, so a normal file costs nothing and no line is read twice. A line holding a quote
+    character is left alone (a quoted field may span lines, so its line number is not its
+    row number)."""
 
     LIMIT = 1000
 
     def __init__(self, path: Path, file: str, encoding: str, delimiter: str, width: int):
         self.path, self.file, self.encoding = path, file, encoding
         self.delimiter, self.width, self.checked = delimiter, width, 0
+        self.lines: Iterator[tuple[int, str]] | None = None  # (line number, line), opened late
+        self.handle: io.TextIOBase | None = None
 
     def check(self, frame: pd.DataFrame, first_row: int) -> None:
         if self.checked >= self.LIMIT or frame.empty:
@@ -589,19 +594,28 @@ class _ShortRows:
             return
         suspects = suspects[: self.LIMIT - self.checked]
         self.checked += len(suspects)
-        wanted = set((suspects + first_row).tolist())
-        last = max(wanted)
-        with open(self.path, encoding=self.encoding, newline="") as handle:
-            for number, line in enumerate(handle, start=1):
-                if number in wanted and '"' not in line:
-                    fields = line.rstrip("\r\n").split(self.delimiter)
-                    if 0 < len(fields) < self.width and line.strip():
-                        raise InputError(
-                            f"{self.file}: row {number} has {len(fields)} of {self.width} fields "
-                            "— the line was cut short or joined with the next one: fix the file"
-                        )
-                if number >= last:
-                    return
+        if self.lines is None:
+            self.handle = open(self.path, encoding=self.encoding, newline="")
+            self.lines = enumerate(self.handle, start=1)
+        for wanted in (suspects + first_row).tolist():  # increasing, chunk after chunk
+            for number, line in self.lines:
+                if number == wanted:
+                    self._refuse_if_short(number, line)
+                    break
+
+    def _refuse_if_short(self, number: int, line: str) -> None:
+        if '"' in line:
+            return
+        fields = line.rstrip("\r\n").split(self.delimiter)
+        if 0 < len(fields) < self.width and line.strip():
+            raise InputError(
+                f"{self.file}: row {number} has {len(fields)} of {self.width} fields "
+                "— the line was cut short or joined with the next one: fix the file"
+            )
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
 
 
 def _header_text(value: Any) -> str:
