@@ -27,7 +27,7 @@ class Pending:
     """One function running in a forked child; `result()` collects it, `cancel()` drops it."""
 
     def __init__(self, func: Callable[..., Any], args: tuple):
-        self._func, self._args = func, args
+        self._func, self._args, self._kwargs = func, args, {}
         self._pid: int | None = None
         self._fd: int | None = None
         if _can_fork():
@@ -46,8 +46,8 @@ class Pending:
             self._pid, self._fd = pid, read_fd
 
     def result(self) -> Any:
-        if self._pid is None:
-            return self._func(*self._args)
+        if self._pid is None:  # no fork: run it here, now
+            return self._func(*self._args, **self._kwargs)
         return self._collect()
 
     def _collect(self) -> Any:
@@ -137,7 +137,7 @@ class Worker(Pending):
     """
 
     def __init__(self, func: Callable[..., Any], warm: Callable[[], Any] | None, **fixed: Any):
-        self._func, self._args, self._fixed = func, (), fixed
+        self._func, self._args, self._kwargs = func, (), fixed
         self._pid = self._fd = self._task = None
         if not _can_fork():
             return
@@ -176,11 +176,6 @@ class Worker(Pending):
             self._task = None
             pipe.write(pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL))
         return self
-
-    def result(self) -> Any:
-        if self._pid is None:
-            return self._func(*self._args, **self._fixed)
-        return self._collect()
 
     def cancel(self) -> None:
         if self._task is not None:
