@@ -172,27 +172,20 @@ def _add_drivers(customers, parts, X, first, second, features, cleaned) -> None:
 
 
 def driver_texts(customers: pd.DataFrame, parts: ModelParts, rank: int) -> pd.Series:
-    """ "Total spend high (1,520)" / "Marital status Single" / "" for one rank, vectorised."""
-    groups = driver_groups(parts)
-    n_num = len(parts.spec.numeric)
-    cats = list(parts.spec.categories.items())
-    group = customers[f"driver_{rank}_group"].to_numpy()
-    level = customers[f"driver_{rank}_level"].to_numpy()
+    """ "Total spend high (1,520)" / "Marital status Single" / "" for one rank, vectorised:
+    the codes of `driver_codes` in words, with the customer's value for a numeric feature."""
+    feature, level = driver_codes(customers, parts, rank)
+    numeric = set(parts.spec.numeric)
     value = customers[f"driver_{rank}_value"].to_numpy()
     out = np.full(len(customers), "", dtype=object)
-    for g in np.unique(group[group >= 0]):
-        hit = group == g
-        name = groups[g]
-        if g < n_num:
+    for name in pd.unique(feature[feature != ""]):
+        hit = feature == name
+        if name in numeric:
             uniques, inverse = np.unique(value[hit], return_inverse=True)
             shown = np.array([ft.value(name, v) for v in uniques], dtype=object)[inverse]
-            words = LEVELS[level[hit]]
-            out[hit] = ft.label(name) + " " + words + " (" + shown + ")"
-        else:
-            column, values = cats[g - n_num]
-            names = np.array([f"{ft.label(column)} {v}" for v in values] + [""], dtype=object)
-            codes = value[hit].astype(int)
-            out[hit] = names[np.where(codes >= 0, codes, len(values))]
+            out[hit] = ft.label(name) + " " + level[hit] + " (" + shown + ")"
+        else:  # a category: its value is the level; none known, no text
+            out[hit] = np.where(level[hit] != "", ft.label(name) + " " + level[hit], "")
     return pd.Series(out, index=customers.index)
 
 
