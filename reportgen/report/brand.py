@@ -162,6 +162,15 @@ _MIME = {
 }
 
 
+def data_uri(path: Path) -> str:
+    """The file as a data: URI (the report embeds its logo, charts and brand assets so it
+    fetches nothing)."""
+    import base64
+
+    mime = _MIME.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
 def _own_file(folder: Path, name: str, source: Path, limit: int, what: str = "") -> Path:
     """`name` inside the brand folder as a plain file (no symlink, no way out), at most
     `limit` bytes; anything else is one line naming `source`."""
@@ -184,8 +193,6 @@ def _own_file(folder: Path, name: str, source: Path, limit: int, what: str = "")
 
 
 def _inline_urls(text: str, folder: Path, css: Path) -> tuple[str, list[str]]:
-    import base64
-
     import tinycss2
     from tinycss2.ast import FunctionBlock, IdentToken, StringToken, URLToken
     from tinycss2.serializer import serialize_string_value, serialize_url
@@ -200,15 +207,15 @@ def _inline_urls(text: str, folder: Path, css: Path) -> tuple[str, list[str]]:
         if ":" in url.split("/", 1)[0] or url.startswith(("/", "\\")) or "?" in url:
             removed.append(url)
             return None
-        mime = _MIME.get(Path(url.split("#", 1)[0]).suffix.lower())
+        name = url.split("#", 1)[0]
         try:
-            if mime is None:
-                raise InputError("not an image or font")
-            path = _own_file(folder, url.split("#", 1)[0], css, MAX_ASSET_BYTES)
+            if Path(name).suffix.lower() not in _MIME:  # only images and fonts
+                raise InputError(f"{name}: not an image or font")
+            path = _own_file(folder, name, css, MAX_ASSET_BYTES)
         except InputError:
             removed.append(url)
             return None
-        return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+        return data_uri(path)
 
     def walk(tokens: list) -> list:
         out: list = []

@@ -191,7 +191,8 @@ def _documents(
     templates: str | Path | None,
 ) -> RenderResult:
     from . import pdf
-    from .report_context import build_context, data_uri
+    from .brand import data_uri
+    from .report_context import build_context
 
     timings: dict[str, float] = {}
     start = time.perf_counter()

@@ -8,7 +8,6 @@ appendix. Numbers stay numbers here; the templates format them with the filters 
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 from .. import schema, wording
 from ..result import Kpis, KpiTest, Segment, Summary
 from ..schema import ENGINEERED
-from .brand import Brand, ink
+from .brand import Brand, data_uri, ink
 from .figures import ChartInfo, revenue_shares, segment_names, segment_slug
 
 
@@ -68,13 +67,6 @@ class SegmentView:
     figures: dict[str, Figure] = field(default_factory=dict)
     traits: list[str] = field(default_factory=list)
     categories: list[tuple[str, str, float]] = field(default_factory=list)
-
-
-def data_uri(path: Path) -> str:
-    mime = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg"}.get(
-        path.suffix.lower(), "application/octet-stream"
-    )
-    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def figures(charts: dict[str, ChartInfo], folder: Path) -> dict[str, Figure]:
