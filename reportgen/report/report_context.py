@@ -309,8 +309,11 @@ def _top_categories(segment: Segment) -> list[tuple[str, str, float]]:
     return out
 
 
-def headline(s: Summary, views: list[SegmentView]) -> list[tuple[str, str, str]]:
-    """The executive summary's headline numbers: (value, label, note)."""
+def headline(
+    s: Summary, views: list[SegmentView], sentence: str | None
+) -> list[tuple[str, str, str]]:
+    """The executive summary's headline numbers: (value, label, note); the top segment's
+    share of spend only when there is no `concentration` sentence saying more."""
     out = [
         (wording.number(s.data_quality.rows_in), "customers analysed", _period_note(s.run.period)),
         # a model metric (silhouette) means nothing to this page's readers: it is in the
@@ -323,7 +326,7 @@ def headline(s: Summary, views: list[SegmentView]) -> list[tuple[str, str, str]]
         out.append((wording.compact(spend), "total spend", "2 years"))
     if response is not None:
         out.append((wording.percent(response, 1), "responded", "last campaign"))
-    if views and concentration(views) is None:  # else the sentence above says it better
+    if views and sentence is None:
         top = max(views, key=lambda v: v.revenue_share)
         out.append(
             (
@@ -506,6 +509,7 @@ def build_context(
     The documents read the summary alone; per-customer tables only feed the charts."""
     figs = figures(charts, chart_folder)
     views = segment_views(s, figs, palette)
+    sentence = concentration(views)
     return {
         "summary": s,
         "run": s.run,
@@ -515,8 +519,8 @@ def build_context(
         "changes": s.changes,
         "segments": views,
         "figures": figs,
-        "headline": headline(s, views),
-        "concentration": concentration(views),
+        "headline": headline(s, views, sentence),
+        "concentration": sentence,
         "action_plan": action_plan(views),
         "targeting": targeting(s, views),
         "overall_kpis": overall_kpis(s),
