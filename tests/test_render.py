@@ -565,6 +565,11 @@ def test_the_spend_concentration_sentence_says_only_what_the_shares_say():
         View(name="B", share=0.6, revenue_share=0.45),
     ]
     assert concentration(mild) is None  # 55 % of spend from 40 % of customers: not 1.5x
+    one = [
+        View(name="A", share=0.3, revenue_share=0.7),
+        View(name="B", share=0.7, revenue_share=0.3),
+    ]
+    assert concentration(one) == "A is 30% of customers but brings 70% of all spending."
 
 
 def test_the_one_page_parts_fit_without_a_second_layout(run):

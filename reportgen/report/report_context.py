@@ -358,9 +358,9 @@ def concentration(views: list[SegmentView]) -> str | None:
         return None
     names = [v.name for v in top]
     who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    verb = "is" if len(names) == 1 else "are"
+    are, bring = ("is", "brings") if len(names) == 1 else ("are", "bring")
     return (
-        f"{who} {verb} {wording.percent(customers)} of customers but bring "
+        f"{who} {are} {wording.percent(customers)} of customers but {bring} "
         f"{wording.percent(spend)} of all spending."
     )
 
