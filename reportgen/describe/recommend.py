@@ -17,6 +17,7 @@ n_c + n_t customers.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import tomllib
@@ -63,6 +64,13 @@ def default_rules() -> list[RecommendationRule]:
 # --------------------------------------------------------------------------- A/B sizing
 
 
+@functools.lru_cache(maxsize=64)
+def _z(p: float) -> float:
+    """The standard normal quantile (scipy's ppf costs ~0.2 ms; the sizing calls it 1,000s of
+    times with the same two values)."""
+    return float(norm.ppf(p))
+
+
 def sample_size(
     p1: float, p2: float, alpha: float, power: float, control_share: float = 0.5
 ) -> tuple[int, int]:
@@ -71,8 +79,7 @@ def sample_size(
         raise ValueError("sample_size needs two different rates strictly between 0 and 1")
     r = (1 - control_share) / control_share
     pbar = (p1 + r * p2) / (1 + r)
-    za = norm.ppf(1 - alpha / 2)
-    zb = norm.ppf(power)
+    za, zb = _z(1 - alpha / 2), _z(power)
     root = za * math.sqrt(pbar * (1 - pbar) * (1 + 1 / r)) + zb * math.sqrt(
         p1 * (1 - p1) + p2 * (1 - p2) / r
     )

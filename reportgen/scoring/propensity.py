@@ -135,8 +135,9 @@ def design(
     values = np.where(np.isfinite(values), values, 0.0)
     blocks = [values]
     for column, cats in categories.items():
-        text = cleaned[column].astype(str).to_numpy()[:, None]
-        blocks.append((text == np.asarray(cats)[None, :]).astype(float))
+        # one-hot by category codes (-1, a value not in `cats`, gives a row of zeros)
+        codes = pd.Categorical(cleaned[column].astype(str), categories=cats).codes
+        blocks.append(np.eye(len(cats) + 1)[codes, : len(cats)])
     return np.hstack(blocks)
 
 
