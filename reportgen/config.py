@@ -127,7 +127,7 @@ class SamplingConfig(_Section):
     fit_rows: int = Field(50_000, ge=100)
     #: fitted customers the k scan (a K-Means fit per k from k_min to k_max) runs on; the
     #: final K-Means is fitted on every fitted customer of the sample.
-    k_scan_rows: int = Field(20_000, ge=100)
+    k_scan_rows: int = Field(10_000, ge=100)
     #: fitted customers the silhouette is computed on (it is quadratic in the rows).
     silhouette_rows: int = Field(5_000, ge=100)
     #: fitted customers the stability check refits K-Means on (clustering.stability_fraction

@@ -259,6 +259,7 @@ def test_100k_customers_end_to_end(big_run):
     assert sizes["table"] == 100_000 and sizes["fit"] == 50_000
     assert sizes["silhouette"] == 5_000 and sizes["alternatives"] == 3_000
     assert sizes["stability"] == 10_000 and sizes["stability_resample"] == 8_000
+    assert sizes["k_scan"] == 10_000
     assert sizes["charts"] == 10_000 and sizes["tsne"] == 0  # the PCA map shows enough
     assert summary["model"]["samples"]["tsne"].startswith("No t-SNE map: the PCA map already")
     segments = pd.read_csv(out / "segments.csv")
