@@ -8,12 +8,16 @@ seeded and single-threaded, so it gives the same result in either process.
 
 `Worker(func, warm)` forks at once, runs `warm()` (the imports of its job) in the child
 while this process starts up, and runs `func` when `submit(*args)` sends it its arguments.
+With `milestone="name"` the job gets a callable `name=` to call when a first part of its work
+is done; `reached(timeout)` waits for that (so the parent can time its own work around it).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
+import select
 import signal
 import sys
 from collections.abc import Callable
@@ -136,14 +140,23 @@ class Worker(Pending):
     the fork itself, so it need not be picklable. Without fork it all runs on `result()`.
     """
 
-    def __init__(self, func: Callable[..., Any], warm: Callable[[], Any] | None, **fixed: Any):
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        warm: Callable[[], Any] | None,
+        milestone: str | None = None,
+        **fixed: Any,
+    ):
         self._func, self._args, self._kwargs = func, (), fixed
-        self._pid = self._fd = self._task = None
+        self._pid = self._fd = self._task = self._mark = None
+        if milestone is not None:  # without fork the job runs at result(): nothing to wait for
+            fixed[milestone] = lambda: None
         if not _can_fork():
             return
         parent = os.getpid()
         task_r, task_w = os.pipe()
         read_fd, write_fd = os.pipe()
+        mark_r, mark_w = os.pipe() if milestone is not None else (None, None)
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -151,6 +164,9 @@ class Worker(Pending):
                 _die_with(parent)
                 os.close(task_w)
                 os.close(read_fd)
+                if milestone is not None:
+                    os.close(mark_r)
+                    fixed[milestone] = functools.partial(_mark, mark_w)
                 try:
                     if warm is not None:
                         warm()
@@ -165,7 +181,19 @@ class Worker(Pending):
                 os._exit(code)
         os.close(task_r)
         os.close(write_fd)
-        self._pid, self._fd, self._task = pid, read_fd, task_w
+        if milestone is not None:
+            os.close(mark_w)
+        self._pid, self._fd, self._task, self._mark = pid, read_fd, task_w, mark_r
+
+    def reached(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until the job calls its milestone, or ends."""
+        if self._mark is None:
+            return
+        mark, self._mark = self._mark, None
+        try:
+            select.select([mark], [], [], timeout)
+        finally:
+            os.close(mark)
 
     def submit(self, *args: Any) -> Worker:
         if self._pid is None:
@@ -178,10 +206,20 @@ class Worker(Pending):
         return self
 
     def cancel(self) -> None:
-        if self._task is not None:
-            os.close(self._task)
-            self._task = None
+        for name in ("_task", "_mark"):
+            if getattr(self, name) is not None:
+                os.close(getattr(self, name))
+                setattr(self, name, None)
         super().cancel()
+
+
+def _mark(fd: int) -> None:
+    """In a worker: tell the parent the milestone was reached (once)."""
+    try:
+        os.write(fd, b"1")
+        os.close(fd)
+    except OSError:  # called twice, or the parent stopped listening
+        pass
 
 
 def in_child(func: Callable[..., Any], *args: Any) -> Pending:

@@ -75,3 +75,40 @@ def test_without_fork_a_worker_runs_in_this_process(monkeypatch):
     monkeypatch.setenv("REPORTGEN_NO_FORK", "1")
     pid = os.getpid()
     assert Worker(os.getpid, None).submit().result() == pid
+
+
+def _halfway(seconds, *, marked):
+    import time
+
+    marked()
+    time.sleep(seconds)
+    return "done"
+
+
+def test_a_worker_tells_when_its_milestone_is_reached():
+    import time
+
+    from reportgen.parallel import Worker
+
+    worker = Worker(_halfway, None, milestone="marked").submit(1.5)
+    start = time.perf_counter()
+    worker.reached(timeout=30)
+    assert time.perf_counter() - start < 1.0  # at the milestone, not at the end of the job
+    assert worker.result() == "done"
+    # a job that fails before its milestone releases the wait at once, not at the timeout
+    failing = Worker(lambda marked: _fail("before the milestone"), None, milestone="marked")
+    start = time.perf_counter()
+    failing.submit().reached(timeout=30)
+    assert time.perf_counter() - start < 5
+    with pytest.raises(ValueError, match="before the milestone"):
+        failing.result()
+    assert _no_children_left()
+
+
+def test_without_fork_a_milestone_costs_no_wait(monkeypatch):
+    from reportgen.parallel import Worker
+
+    monkeypatch.setenv("REPORTGEN_NO_FORK", "1")
+    worker = Worker(_halfway, None, milestone="marked").submit(0)
+    worker.reached(timeout=30)  # the job runs at result(), in this process
+    assert worker.result() == "done"

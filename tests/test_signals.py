@@ -60,7 +60,8 @@ def test_a_stopped_run_leaves_nothing(real_file, tmp_path, moment, delay, sig, g
         pytest.fail(f"the run finished before the signal at {moment!r} + {delay} s")
     assert code == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], rest
     assert took < 5, took
-    assert rest.strip().splitlines() == [
+    # progress lines ("… Writing segments.csv") may come before the stop; nothing else may
+    assert [line for line in rest.strip().splitlines() if not line.startswith("… ")] == [
         f"reportgen: stopped by {sig.name} — nothing of the unfinished command was kept or recorded"
     ]
     assert not out.exists(), sorted(p.name for p in out.rglob("*"))

@@ -59,8 +59,10 @@ def render_run(
     progress: Progress | None = None,
     brand: str | Path | None = None,
     templates: str | Path | None = None,
+    drawn: Callable[[], None] | None = None,
 ) -> RenderResult:
-    """Draw the charts and write report.html, report.pdf and personas/ into `folder`."""
+    """Draw the charts and write report.html, report.pdf and personas/ into `folder`;
+    `drawn()` is called once the charts are drawn (they use both cores, the rest one)."""
     from .charts import make_charts
 
     say = progress or (lambda _m: None)
@@ -73,6 +75,8 @@ def render_run(
         start = time.perf_counter()
         charts = make_charts(analysis, stage.dir, palette)
         chart_time = time.perf_counter() - start
+        if drawn is not None:
+            drawn()
         result = _documents(
             analysis.summary, stage.dir, stage, charts, the_brand, palette, config, templates
         )
