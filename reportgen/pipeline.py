@@ -191,6 +191,9 @@ def analyse(
         summary.changes = compare(
             summary, customers, previous, match, "scored" if scored else "refit"
         )
+    from .describe.brief import write_briefs
+
+    write_briefs(summary)  # once names and changes are final
     names = {
         **(parts.names if parts is not None else {}),
         **{s.id: s.persona.name for s in summary.segments if s.persona},

@@ -334,6 +334,17 @@ class Recommendation(_Model):
     rank: int | None = None
 
 
+class Brief(_Model):
+    """What the persona page leads with (describe/brief.py), in words made from the
+    figures: value against headcount, the one action to take first, the risks, the trend."""
+
+    headline: str
+    so_what: str
+    risks: list[str] = []
+    #: since the previous run ("" without history)
+    trend: str = ""
+
+
 class Segment(_Model):
     id: int
     size: int
@@ -347,6 +358,7 @@ class Segment(_Model):
     lime_examples: list[LimeExample] = []
     rule: Rule | None = None
     recommendations: list[Recommendation] = []
+    brief: Brief | None = None
 
 
 class Explanations(_Model):

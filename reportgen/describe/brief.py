@@ -1,0 +1,145 @@
+"""The persona brief: what an executive reads first on a segment's page.
+
+A headline (how much of the value the segment holds against how many customers it is), a
+"so what" (the one action to take first and what it is expected to bring), the risks that
+the numbers show, and the trend since the previous run when there is one. Every sentence is
+made from figures already in the summary (sizes, KPIs with their intervals and signal tests,
+the ranked recommendations, the boundary shares, the month-over-month changes), so the brief
+never says more than the data does.
+"""
+
+from __future__ import annotations
+
+from .. import wording
+from ..result import Brief, Recommendation, Segment, Summary
+
+#: share of spend / share of customers from which a segment is "worth more than its number"
+RICH = 1.5
+#: ... and below which it is worth less
+POOR = 1 / RICH
+#: share of a segment's customers near a boundary from which the brief warns of movement
+NEAR_SHARE = 0.25
+
+#: KPIs where higher is worse: field, what it means in words
+_WORSE = {
+    "retention_risk": "more of them have not bought for a while (retention risk)",
+    "complaint_rate": "they complain more often",
+}
+
+
+def _pct(value: float) -> str:
+    """23% for shares of 10 % and more, 5.7% below."""
+    return wording.percent(value, 0 if value >= 0.1 or value == 0 else 1)
+
+
+def _money(value: float) -> str:
+    return wording.signed(value) if value < 0 else wording.number(value)
+
+
+def headline(seg: Segment) -> str:
+    """Value against headcount, in one line."""
+    share = seg.share
+    spend = seg.kpis.revenue_share if seg.kpis is not None else None
+    if spend is None or not share:
+        return f"{_pct(share)} of customers"
+    ratio = spend / share
+    if ratio >= RICH:
+        return (
+            f"{_pct(share)} of customers bring {_pct(spend)} of spend: worth {ratio:.1f}× "
+            "their number"
+        )
+    if ratio <= POOR:
+        return f"{_pct(share)} of customers, but only {_pct(spend)} of spend"
+    return f"{_pct(share)} of customers and {_pct(spend)} of spend"
+
+
+def primary(seg: Segment) -> Recommendation | None:
+    """The one action the page leads with: the segment's most valuable recommendation
+    (they are kept in order of expected value), else its first."""
+    return seg.recommendations[0] if seg.recommendations else None
+
+
+def so_what(seg: Segment) -> str:
+    first = primary(seg)
+    if first is None:
+        return "No campaign rule fits this segment: keep it in the regular programme."
+    action = first.action.rstrip(".")
+    value = first.value
+    if value is None:
+        return f"Do first: {action}. Its value is not estimated (no response model)."
+    low, high = (value.expected_value_interval or [None, None])[:2]
+    spread = (
+        f" (95 % range {_money(low)} to {_money(high)})"
+        if low is not None and high is not None
+        else ""
+    )
+    if value.expected_value <= 0:
+        return (
+            f"Best option: {action}, but at the assumed costs it is expected to lose "
+            f"{_money(-value.expected_value)}{spread}: test it small or not at all."
+        )
+    return (
+        f"Do first: {action}. Expected extra profit {_money(value.expected_value)}{spread}, "
+        f"contacting {value.targeted:,} customers."
+    )
+
+
+def risks(seg: Segment, summary: Summary) -> list[str]:
+    """What could go wrong, from the figures: worse-than-average KPIs with signal, customers
+    near a boundary, a test that cannot run, an expected value that may be a loss."""
+    out = []
+    kpis = seg.kpis
+    if kpis is not None:
+        for field, words in _WORSE.items():
+            test = summary.kpi_tests.get(field)
+            if kpis.versus_average.get(field) == "above" and (test is None or test.signal):
+                everyone = getattr(summary.everyone, field, None) if summary.everyone else None
+                against = f" ({_pct(getattr(kpis, field))} against {_pct(everyone)})"
+                out.append(f"Than the average customer, {words}{against if everyone else ''}.")
+    near = (summary.boundary or {}).get("per_segment", {}).get(str(seg.id))
+    if near is not None and near >= NEAR_SHARE:
+        out.append(
+            f"{_pct(near)} of them sit close to another segment: some will move between months."
+        )
+    first = primary(seg)
+    if first is not None:
+        if not first.ab_test.feasible:
+            out.append("Its first campaign cannot be proven by an A/B test at this size.")
+        value = first.value
+        interval = value.expected_value_interval if value is not None else []
+        if value is not None and value.expected_value > 0 and interval and interval[0] < 0:
+            out.append("The expected value's range includes a loss.")
+    return out
+
+
+def trend(seg: Segment, summary: Summary) -> str:
+    """Size since the previous run, when there is one ("" otherwise)."""
+    changes = summary.changes
+    if changes is None:
+        return ""
+    change = next((c for c in changes.segments if c.id == seg.id), None)
+    if change is None or change.status == "vanished":
+        return ""
+    if change.status == "new":
+        return f"New since {changes.previous_period}."
+    moved = change.share_change or 0.0
+    noise = change.share_noise or 0.0
+    if abs(moved) <= noise:
+        return f"Since {changes.previous_period}: about the same share of customers."
+    grew = "grew" if moved > 0 else "shrank"
+    return (
+        f"Since {changes.previous_period}: {grew} by {abs(moved) * 100:.1f} percentage points "
+        f"({change.size_change:+,} customers)."
+    )
+
+
+def write_briefs(summary: Summary) -> None:
+    """Fill `segment.brief` for every segment (in place); call once names and changes are
+    final."""
+    for seg in summary.segments:
+        seg.brief = Brief(
+            headline=headline(seg),
+            so_what=so_what(seg),
+            risks=risks(seg, summary),
+            trend=trend(seg, summary),
+        )
