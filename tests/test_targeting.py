@@ -212,4 +212,4 @@ def test_too_few_responders_means_no_model_and_the_rest_works(small_file, tmp_pa
     section = BeautifulSoup(html, "html.parser").find(id="targeting").get_text(" ", strip=True)
     assert "Only 5 customers with" in section and "Campaign values are not estimated" in section
     assert "Action plan" not in html and "Expected value +" not in html
-    assert "Recommended campaigns" in html
+    assert "Primary action" in html and "Its value is not estimated (no response model)" in html

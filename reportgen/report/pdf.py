@@ -7,7 +7,6 @@ and logging each refusal.
 
 from __future__ import annotations
 
-import copy
 import logging
 import mimetypes
 from collections.abc import Iterable
@@ -64,36 +63,11 @@ def page_of(document: Document, anchor: str) -> int | None:
     return None
 
 
-def write_pdfs(document: Document, report: Path, pages: dict[Path, tuple[int, str]]) -> None:
-    """Write the report and its one-page extracts, drawing chart text as whole strings.
+def write_pdf(document: Document, target: Path) -> None:
+    """Write a laid-out document as a tagged PDF, drawing chart text as whole strings.
 
-    Both are tagged PDFs (WeasyPrint's `pdf_tags`): a structure tree with the document
-    language, headings, tables and every chart as a figure with its alt text, for screen
-    readers; it costs about 0.2 s on the real file's report."""
+    Tagged (WeasyPrint's `pdf_tags`): a structure tree with the document language, headings,
+    tables and every chart as a figure with its alt text, for screen readers; it costs
+    about 0.2 s on the real file's report."""
     with whole_string_text():
-        _write_pdfs(document, report, pages)
-
-
-def _write_pdfs(document: Document, report: Path, pages: dict[Path, tuple[int, str]]) -> None:
-    """Write the report and its one-page extracts (target -> (page index, title)).
-
-    The extracts are copies of pages already laid out for the report (not rendered again).
-    A forked child writes them while this process writes the report, so the two jobs use
-    both cores (parallel.py; in this process where the OS cannot fork).
-    """
-    from ..parallel import in_child
-
-    if not pages:
-        document.write_pdf(report, pdf_tags=True)
-        return
-    with in_child(_write_pages, document, pages) as extracts:
-        document.write_pdf(report, pdf_tags=True)
-        extracts.result()
-
-
-def _write_pages(document: Document, pages: dict[Path, tuple[int, str]]) -> None:
-    for target, (index, title) in pages.items():
-        single = document.copy([document.pages[index]])
-        single.metadata = copy.copy(document.metadata)
-        single.metadata.title = title
-        single.write_pdf(target, pdf_tags=True)
+        document.write_pdf(target, pdf_tags=True)

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from ..config import Config
 from ..errors import InputError
+from ..parallel import in_child
 from ..result import Analysis, Summary
 from .brand import Brand, load_brand
 
@@ -217,30 +218,27 @@ def _documents(
     (stage.dir / "report.html").write_text(html, encoding="utf-8")
 
     start = time.perf_counter()
-    fetcher = pdf.LocalFetcher([brand.folder, stage.folder, stage.dir])
-    document = pdf.layout(html, stage.dir, fetcher)
-    overflow = _overflowing(document, context["segments"])
-    if overflow:
-        # a one-page part spilled over: lay out again with those parts in compact type
-        context["compact"] = set(overflow)
-        html = _render_html(context, templates)
-        (stage.dir / "report.html").write_text(html, encoding="utf-8")
-        document = pdf.layout(html, stage.dir, fetcher)
-    timings["layout"] = round(time.perf_counter() - start, 3)
-
-    start = time.perf_counter()
+    roots = [brand.folder, stage.folder, stage.dir]
+    fetcher = pdf.LocalFetcher(roots)
     persona_dir = stage.dir / PERSONA_DIR
     persona_dir.mkdir()
-    personas, pages = {}, {}
-    for seg in context["segments"]:
-        index = pdf.page_of(document, seg.anchor)
-        if index is None:  # a template override left the persona out
-            continue
-        target = persona_dir / f"{seg.slug}.pdf"
-        pages[target] = (index, f"{seg.name} — {config.report.title}")
-        personas[seg.slug] = stage.folder / PERSONA_DIR / target.name
-    pdf.write_pdfs(document, stage.dir / "report.pdf", pages)
+    # the persona PDFs are laid out on the other core while this process lays out the report
+    with in_child(_persona_pdfs, context, templates, stage.dir, roots, persona_dir) as side:
+        document = pdf.layout(html, stage.dir, fetcher)
+        overflow = _overflowing(document, context["segments"])
+        if overflow:
+            # a one-page part spilled over: lay out again with those parts in compact type
+            context["compact"] = set(overflow)
+            html = _render_html(context, templates)
+            (stage.dir / "report.html").write_text(html, encoding="utf-8")
+            document = pdf.layout(html, stage.dir, fetcher)
+        timings["layout"] = round(time.perf_counter() - start, 3)
+        start = time.perf_counter()
+        pdf.write_pdf(document, stage.dir / "report.pdf")
+        written, refused = side.result()
     timings["pdf"] = round(time.perf_counter() - start, 3)
+    personas = {slug: stage.folder / PERSONA_DIR / f"{slug}.pdf" for slug in written}
+    fetcher.refused.extend(refused)
     return RenderResult(
         html=stage.folder / "report.html",
         pdf=stage.folder / "report.pdf",
@@ -250,6 +248,33 @@ def _documents(
         refused=list(fetcher.refused),
         compact=sorted(context["compact"]),
     )
+
+
+def _persona_pdfs(
+    context: dict, templates: str | Path | None, base: Path, roots: list, folder: Path
+) -> tuple[list[str], list[str]]:
+    """Each persona page as its own one-page PDF (persona_pdf.html: its own footer and a
+    one-line glossary), in compact type when it does not fit; (slugs written, URLs refused).
+    A persona a template override leaves out gets no PDF."""
+    from . import pdf
+
+    fetcher = pdf.LocalFetcher(roots)
+    written = []
+    for seg in context["segments"]:
+        compact: set[str] = set()
+        while True:
+            html = _render_html(
+                {**context, "seg": seg, "compact": compact}, templates, "persona_pdf.html"
+            )
+            if f'id="{seg.anchor}"' not in html:
+                break
+            document = pdf.layout(html, base, fetcher)
+            if len(document.pages) == 1 or compact:
+                pdf.write_pdf(document, folder / f"{seg.slug}.pdf")
+                written.append(seg.slug)
+                break
+            compact = {seg.slug}
+    return written, list(fetcher.refused)
 
 
 def _overflowing(document, segments) -> list[str]:
@@ -266,14 +291,14 @@ def _overflowing(document, segments) -> list[str]:
     return out
 
 
-def _render_html(context: dict, templates: str | Path | None) -> str:
+def _render_html(context: dict, templates: str | Path | None, name: str = "report.html") -> str:
     from jinja2 import TemplateError
 
     from .templating import environment
 
     env = environment(templates)
     try:
-        return env.get_template("report.html").render(context)
+        return env.get_template(name).render(context)
     except TemplateError as exc:
         if templates is None:
             raise

@@ -196,7 +196,7 @@ def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
         {
             "customer_id": customers["customer_id"].to_numpy(),
             "segment": customers["segment"].to_numpy(),
-            "persona": customers["segment"].map(names).fillna("").to_numpy(),
+            "persona": customers["segment"].map(names).astype(object).fillna("").to_numpy(),
             "excluded_from_fit": customers["excluded_from_fit"].to_numpy(),
             "exclusion_reason": customers["exclusion_reason"].to_numpy(dtype=object),
             "data_issue": customers["data_issue"].to_numpy(dtype=object) != "",
