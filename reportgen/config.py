@@ -196,6 +196,9 @@ class PersonasConfig(_Section):
 
 class RecommendationRule(_Section):
     action: str
+    #: short code for a CRM picklist (segments.csv's primary_action_code), e.g.
+    #: "VIP_PROGRAMME"; default: made from the action's first words
+    code: str | None = Field(None, pattern=r"^[A-Z0-9_]{1,40}$")
     #: conditions on a segment's figures, all must hold, e.g. {"relative.TotalSpend" = ">= 1.5"}.
     #: Keys: profile.<feature> (segment mean), relative.<feature> (mean / population mean),
     #: kpis.<kpi> (e.g. kpis.retention_risk, kpis.preferred_channel = "== web"). Empty: a

@@ -198,7 +198,8 @@ def analyse(
         **(parts.names if parts is not None else {}),
         **{s.id: s.persona.name for s in summary.segments if s.persona},
     }
-    analysis.model = fitted.model_json(names, __version__)
+    actions = {s.id: s.recommendations[0].code for s in summary.segments if s.recommendations}
+    analysis.model = fitted.model_json(names, __version__, actions)
     summary.run.timings = stages.timings
     return analysis
 

@@ -324,6 +324,8 @@ class Value(_Model):
 
 class Recommendation(_Model):
     action: str
+    #: short code for a CRM picklist (the rule's `code`, else made from the action)
+    code: str = ""
     rationale: str
     ab_test: ABTest
     #: the figures that triggered the rule, e.g. {"relative.TotalSpend": 2.2}

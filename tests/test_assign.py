@@ -69,13 +69,22 @@ def test_assign_reproduces_the_run_and_names_personas(small_run, small_file, tmp
             "driver_3_feature",
             "driver_3_level",
             "model_version",
+            "segment_code",
+            "primary_action_code",
+            "period",
+            "run_id",
         ]
     )
-    # the same scoring function: every column, every customer, identical to the run's
-    pd.testing.assert_frame_equal(scored, run)
+    # the same scoring function: every column, every customer, identical to the run's —
+    # but the period, which belongs to a run (assign is none)
+    pd.testing.assert_frame_equal(scored.drop(columns="period"), run.drop(columns="period"))
+    assert set(run["period"]) == {"2026-11"} and set(scored["period"].astype(str)) == {""}
     model = json.loads((small_run / "model.json").read_text())
     names = model["segment_names"]
     assert scored["persona"].tolist() == [names.get(str(s), "") for s in scored["segment"]]
+    actions = model["segment_actions"]
+    assert scored["primary_action_code"].tolist() == [actions[str(s)] for s in scored["segment"]]
+    assert scored["segment_code"].tolist() == [f"S{s:02d}" for s in scored["segment"]]
 
 
 def test_assign_takes_a_run_folder_and_scores_new_customers(small_run, tmp_path):
@@ -179,3 +188,36 @@ def test_november_model_reproduces_november_on_the_real_file(tmp_path, real_file
     assert agreement == 1.0
     assert (scored["excluded_from_fit"] == november["excluded_from_fit"]).all()
     assert np.allclose(scored["distance_to_centroid"], november["distance_to_centroid"])
+
+
+def test_a_recorded_run_stamps_its_period_and_history_row_on_every_customer(
+    small_file, tmp_path, monkeypatch
+):
+    import sqlite3
+
+    skip_tsne(monkeypatch)
+    config = fast_config(tmp_path, "k = 4\n")
+    out = tmp_path / "output"
+    for period in ("2026-10", "2026-11"):
+        result = run_cli(small_file, out / period, period, config)
+        assert result.exit_code == 0, result.output
+    with sqlite3.connect(out / "history.db") as conn:
+        ids = dict(conn.execute("SELECT period, id FROM runs").fetchall())
+    for period in ("2026-10", "2026-11"):
+        rows = _read(out / period / "segments.csv")
+        assert set(rows["period"]) == {period}
+        assert set(rows["run_id"]) == {ids[period]}
+
+
+def test_action_codes_are_picklist_values():
+    from reportgen.config import RecommendationRule
+    from reportgen.describe.recommend import action_code, default_rules
+
+    codes = [r.code for r in default_rules()]
+    assert all(codes) and len(set(codes)) == len(codes)  # every packaged rule has its own
+    assert action_code("Curated catalogue mailing with premium gifts") == (
+        "CURATED_CATALOGUE_MAILING_WITH"
+    )
+    assert action_code("Digital campaign: e-mail and retargeting") == "DIGITAL_CAMPAIGN"
+    with pytest.raises(ValueError, match="code"):
+        RecommendationRule(action="x", code="lower case")

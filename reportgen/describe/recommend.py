@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -59,6 +60,13 @@ def default_rules() -> list[RecommendationRule]:
     """The packaged rules (reportgen/describe/recommendations.toml)."""
     text = resources.files("reportgen.describe").joinpath("recommendations.toml").read_text("utf-8")
     return [RecommendationRule(**r) for r in tomllib.loads(text)["rule"]]
+
+
+def action_code(action: str) -> str:
+    """A picklist code from an action's first words: 'Curated catalogue mailing with ...'
+    -> 'CURATED_CATALOGUE_MAILING_WITH' (at most four words, 40 characters)."""
+    words = re.findall(r"[A-Za-z0-9]+", action.split(":")[0])[:4]
+    return "_".join(words).upper()[:40] or "ACTION"
 
 
 # --------------------------------------------------------------------------- A/B sizing
@@ -366,6 +374,7 @@ def recommend(
         out.append(
             Recommendation(
                 action=rule.action,
+                code=rule.code or action_code(rule.action),
                 rationale=rationale,
                 ab_test=ab_plan(
                     kpis.response_rate,

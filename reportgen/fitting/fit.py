@@ -151,7 +151,9 @@ class Fitted:
             propensity=dict(self.propensity),
         )
 
-    def model_json(self, names: dict[int, str], tool_version: str) -> dict[str, Any]:
+    def model_json(
+        self, names: dict[int, str], tool_version: str, actions: dict[int, str] | None = None
+    ) -> dict[str, Any]:
         return build_model(
             self.rules,
             self.bounds,
@@ -163,6 +165,7 @@ class Fitted:
             segment_ids=self.seg_ids.tolist(),
             driver_stats=self.driver_stats,
             propensity=self.propensity,
+            segment_actions=actions,
         )
 
     @property

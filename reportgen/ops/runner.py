@@ -257,9 +257,9 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
                     if renderer is not None:
                         renderer.reached(timeout=CHARTS_WAIT)
                     say("Writing segments.csv, summary.json and model.json")
-                    write_files(analysis, folder, config.output.segments_parquet)
-                    if recorder is not None:
-                        recorder.add(analysis, Path(out))
+                    # the history row first: its id is segments.csv's run_id
+                    run_id = recorder.add(analysis, Path(out)) if recorder is not None else None
+                    write_files(analysis, folder, config.output.segments_parquet, run_id)
                     if renderer is not None:
                         renderer.result()
                 except OSError as exc:  # a full disk, a quota, a folder made read-only

@@ -88,11 +88,16 @@ def segments_frame(analysis: Analysis) -> pd.DataFrame:
     from ..scoring.model import model_parts
     from ..scoring.score import segments_table
 
-    return segments_table(analysis.customers, model_parts(analysis.model))
+    return segments_table(
+        analysis.customers, model_parts(analysis.model), analysis.summary.run.period
+    )
 
 
-def write_segments(analysis: Analysis, folder: Path, parquet: bool = False) -> None:
-    """segments.csv (and segments.parquet) in slices, so the text never exists for all rows."""
+def write_segments(
+    analysis: Analysis, folder: Path, parquet: bool = False, run_id: int | None = None
+) -> None:
+    """segments.csv (and segments.parquet) in slices, so the text never exists for all rows;
+    `run_id` is the history row of this run (None: not recorded)."""
     from ..scoring.model import model_parts
     from ..scoring.score import segments_table
 
@@ -103,18 +108,21 @@ def write_segments(analysis: Analysis, folder: Path, parquet: bool = False) -> N
     )
     try:
         for start in range(0, max(len(customers), 1), WRITE_ROWS):
-            writer.write(segments_table(customers.iloc[start : start + WRITE_ROWS], parts))
+            rows = customers.iloc[start : start + WRITE_ROWS]
+            writer.write(segments_table(rows, parts, analysis.summary.run.period, run_id))
     finally:
         writer.close()
 
 
-def write_files(analysis: Analysis, folder: Path, segments_parquet: bool = False) -> None:
+def write_files(
+    analysis: Analysis, folder: Path, segments_parquet: bool = False, run_id: int | None = None
+) -> None:
     """Write summary.json, segments.csv, model.json, chart_sample.parquet, arrays.npz."""
     import numpy as np
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(analysis.summary.dumps() + "\n", encoding="utf-8")
-    write_segments(analysis, folder, segments_parquet)
+    write_segments(analysis, folder, segments_parquet, run_id)
     (folder / "model.json").write_text(
         json.dumps(analysis.model, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )

@@ -89,6 +89,7 @@ def build_model(
     segment_ids: list[int] | None = None,
     driver_stats: dict[str, list[float]] | None = None,
     propensity: dict[str, PropensityModel] | None = None,
+    segment_actions: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     """model.json content. `segment_ids[i]` is the id of the segment whose centroid is row i
     (default 0..k-1); ids stay stable across monthly runs, so they need not be contiguous.
@@ -112,6 +113,8 @@ def build_model(
         body["drivers"] = {k: [float(x) for x in v] for k, v in driver_stats.items()}
     if propensity:
         body["propensity"] = {name: m.to_dict() for name, m in propensity.items()}
+    if segment_actions:  # each segment's primary action code, for segments.csv
+        body["segment_actions"] = {str(i): v for i, v in segment_actions.items()}
     return {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -124,7 +127,7 @@ def build_model(
 
 _BODY_KEYS = ["cleaning", "outliers", "design", "reference_date", "centroids", "segment_names"]
 #: parts added later; covered by the checksum when present.
-_OPTIONAL_BODY_KEYS = ["segment_ids", "drivers", "propensity"]
+_OPTIONAL_BODY_KEYS = ["segment_ids", "drivers", "propensity", "segment_actions"]
 
 
 def check_model(model: dict[str, Any], source: str = "model.json") -> None:
@@ -209,6 +212,8 @@ class ModelParts:
     propensity: dict[str, PropensityModel] = field(default_factory=dict)
     #: the model's identity for a CRM: the first 12 hex digits of model.json's checksum
     version: str = ""
+    #: segment id -> code of its primary action in the fitting run (segments.csv)
+    actions: dict[int, str] = field(default_factory=dict)
 
     def reference_row(self) -> np.ndarray:
         """The SHAP reference: the stored background, else the centroids' mean."""
@@ -232,7 +237,18 @@ def model_parts(model: dict[str, Any], source: str = "model.json") -> ModelParts
         background=_background(model, source),
         propensity=models_from_json(model, source),
         version=str(model.get("sha256", ""))[:12],
+        actions=_actions(model, source),
     )
+
+
+def _actions(model: dict[str, Any], source: str) -> dict[int, str]:
+    part = model.get("segment_actions", {})
+    try:
+        return {int(k): str(v) for k, v in part.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise InputError(
+            f"{source}: the segment_actions part is damaged — re-run `reportgen run`"
+        ) from None
 
 
 def _background(model: dict[str, Any], source: str) -> np.ndarray | None:

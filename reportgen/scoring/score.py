@@ -189,8 +189,11 @@ def driver_texts(customers: pd.DataFrame, parts: ModelParts, rank: int) -> pd.Se
     return pd.Series(out, index=customers.index)
 
 
-def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
-    """The segments.csv rows for scored customers (persona names from `parts.names`)."""
+def segments_table(
+    customers: pd.DataFrame, parts: ModelParts, period: str = "", run_id: int | None = None
+) -> pd.DataFrame:
+    """The segments.csv rows for scored customers (persona names from `parts.names`); a
+    run's `period` and history `run_id` ("" when not recorded) for a CRM import."""
     names = parts.names
     out = pd.DataFrame(
         {
@@ -216,7 +219,22 @@ def segments_table(customers: pd.DataFrame, parts: ModelParts) -> pd.DataFrame:
         feature, level = driver_codes(customers, parts, rank)
         out[f"driver_{rank}_feature"], out[f"driver_{rank}_level"] = feature, level
     out["model_version"] = parts.version
+    segment = customers["segment"].to_numpy()
+    out["segment_code"] = segment_codes(segment)
+    actions = parts.actions
+    out["primary_action_code"] = (
+        pd.Series(segment).map(actions).astype(object).fillna("").to_numpy()
+    )
+    out["period"] = period or ""
+    out["run_id"] = run_id if run_id is not None else ""
     return out
+
+
+def segment_codes(segment: np.ndarray) -> np.ndarray:
+    """Stable short codes for a CRM picklist: segment 3 -> 'S03' (ids keep their meaning
+    from month to month, see fitting/identity.py)."""
+    ids, inverse = np.unique(np.asarray(segment, dtype=int), return_inverse=True)
+    return np.array([f"S{i:02d}" for i in ids], dtype=object)[inverse]
 
 
 def driver_codes(customers: pd.DataFrame, parts: ModelParts, rank: int):
