@@ -12,7 +12,8 @@ import matplotlib
 import pytest
 import report_runs
 
-from reportgen.report.brand import ink, load_brand, segment_palette
+from reportgen.report.brand import ink, load_brand
+from reportgen.report.colours import segment_palette
 from reportgen.report.charts import make_charts
 from reportgen.report.figures import read_chart_index, segment_slug
 

@@ -67,6 +67,8 @@ class Brand:
 
     def palette(self, n: int) -> list[str]:
         """`n` distinct segment colours that go with the brand (same input, same colours)."""
+        from .colours import segment_palette  # brand.py is imported before colours.py
+
         return segment_palette(self.primary, self.accent, n, self.palette_colors)
 
     def css_variables(self) -> str:
@@ -125,6 +127,10 @@ def _read(folder: Path) -> Brand:
     bad = [c for c in palette if not _HEX.match(c)]
     if bad:
         raise InputError(f'{source}: palette colour {bad[0]!r} must look like "#1f3a5f"')
+    if palette:  # every reader must tell the segments apart (colours.py)
+        from .colours import check_palette
+
+        check_palette(list(palette), source)
     for key in ("font_family", "heading_font_family"):
         if key in data and not _FONT.match(str(data[key])):
             raise InputError(f"{source}: '{key}' may hold only font names separated by commas")
@@ -267,49 +273,6 @@ def _inline_urls(text: str, folder: Path, css: Path) -> tuple[str, list[str]]:
 
     tokens = tinycss2.parse_component_value_list(text, skip_comments=True)
     return tinycss2.serialize(walk(tokens)), removed
-
-
-#: muted, well-separated colours (Tableau 10) that fill the palette after the brand colours.
-_CATEGORICAL = [
-    "#e15759",
-    "#59a14f",
-    "#b07aa1",
-    "#76b7b2",
-    "#4e79a7",
-    "#f28e2b",
-    "#edc948",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
-]
-
-
-def segment_palette(
-    primary: str, accent: str, n: int, explicit: tuple[str, ...] | list[str] = ()
-) -> list[str]:
-    """Distinct colours for `n` segments: the explicit list, else primary and accent followed
-    by muted categorical colours that are not too close to a colour already taken."""
-    if explicit:
-        base = list(explicit)
-        while len(base) < n:
-            base += [_shade(c, 0.75) for c in explicit]
-        return base[:n]
-    out = [primary, accent]
-    for threshold in (0.35, 0.2, 0.0):
-        for colour in _CATEGORICAL:
-            if len(out) >= n:
-                break
-            if colour not in out and min(_distance(colour, o) for o in out) > threshold:
-                out.append(colour)
-    while len(out) < n:  # more than 12 segments: darker repeats
-        out.append(_shade(out[len(out) % 12], 0.7))
-    return out[:n]
-
-
-def _distance(a: str, b: str) -> float:
-    """Colour difference in [0, ~1.7] (RGB weighted for the eye)."""
-    (r1, g1, b1), (r2, g2, b2) = _rgb(a), _rgb(b)
-    return (2 * (r1 - r2) ** 2 + 4 * (g1 - g2) ** 2 + 3 * (b1 - b2) ** 2) ** 0.5 / 3**0.5
 
 
 def ink(colour: str, max_luminance: float = 0.22) -> str:
