@@ -13,8 +13,8 @@ import pytest
 import report_runs
 
 from reportgen.report.brand import ink, load_brand
-from reportgen.report.colours import segment_palette
 from reportgen.report.charts import make_charts
+from reportgen.report.colours import segment_palette
 from reportgen.report.figures import read_chart_index, segment_slug
 
 SCATTERS = ["pca", "shap_beeswarm"]  # no t-SNE: the PCA map shows enough (see below)
