@@ -494,6 +494,10 @@ class Summary(_Model):
     #: share of customers near a segment boundary (the next-nearest segment centre at most
     #: 10 % farther than their own), and that definition
     boundary: dict[str, Any] = {}
+    #: 3-5 sentences for the executive summary, from the figures (describe/brief.py), and
+    #: the one on where the spending is concentrated ("" when the shares say nothing)
+    insights: list[str] = []
+    concentration: str = ""
     explanations: Explanations | None = None
     #: "response" and "churn" propensity models, available or with the reason they are not
     propensity: dict[str, PropensityInfo] = {}

@@ -173,3 +173,21 @@ def test_no_persona_pdf_text_is_under_8_5_pt(run):
         assert sizes, pdf.name
         small = sorted({(round(s, 2), t[:40]) for s, t in sizes if s < MIN_PT - 0.01})
         assert not small, (pdf.name, small[:10])
+
+
+def test_the_insights_are_the_figures_in_sentences(run):
+    summary = run.analysis.summary
+    insights = summary.insights
+    assert 3 <= len(insights) <= 5
+    if summary.concentration:
+        assert insights[0] == summary.concentration
+    ranked = [(r, s) for s in summary.segments for r in s.recommendations if r.rank == 1]
+    ((best, seg),) = ranked
+    top = next(i for i in insights if i.startswith("The most valuable campaign"))
+    assert seg.persona.name in top and f"{best.value.expected_value:,.0f}" in top
+    quiet = [k for k, t in summary.kpi_tests.items() if not t.signal]
+    if quiet:
+        assert any("do not differ" in i or "does not differ" in i for i in insights)
+    page = BeautifulSoup((run.folder / "report.html").read_text(encoding="utf-8"), "html.parser")
+    shown = [li.get_text() for li in page.select("#executive-summary ul.insights li")]
+    assert shown == insights

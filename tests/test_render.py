@@ -546,7 +546,7 @@ def test_the_spend_concentration_sentence_says_only_what_the_shares_say():
     clearly fewer customers; silent when spending follows headcount."""
     from types import SimpleNamespace as View
 
-    from reportgen.report.report_context import concentration
+    from reportgen.describe.brief import concentration
 
     real = [  # the real file's shares (customers, spend)
         View(name="Young Budget-Conscious Families", share=0.295, revenue_share=0.06),

@@ -10,6 +10,9 @@ never says more than the data does.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from .. import wording
 from ..result import Brief, Recommendation, Segment, Summary
 
@@ -134,8 +137,14 @@ def trend(seg: Segment, summary: Summary) -> str:
 
 
 def write_briefs(summary: Summary) -> None:
-    """Fill `segment.brief` for every segment (in place); call once names and changes are
-    final."""
+    """Fill `segment.brief` for every segment and the summary's insights (in place); call
+    once names and changes are final."""
+    views = [
+        SimpleNamespace(name=s.persona.name, share=s.share, revenue_share=s.kpis.revenue_share)
+        for s in _described(summary)
+    ]
+    summary.concentration = concentration(views) or ""
+    summary.insights = insights(summary)
     for seg in summary.segments:
         seg.brief = Brief(
             headline=headline(seg),
@@ -143,3 +152,77 @@ def write_briefs(summary: Summary) -> None:
             risks=risks(seg, summary),
             trend=trend(seg, summary),
         )
+
+
+def concentration(views: list[Any]) -> str | None:
+    """The sentence the sizes and spend shares say loudest, when they say it: the segments
+    whose customers spend most each, taken until they bring half of all spending, if they
+    are clearly fewer of the customers (spend share at least 1.5 times their customer
+    share); None otherwise. From summary.json's sizes and KPIs alone."""
+    ranked = sorted(
+        (v for v in views if v.revenue_share == v.revenue_share and v.share > 0),
+        key=lambda v: v.revenue_share / v.share,  # spend per customer, relative to average
+        reverse=True,
+    )
+    top: list[Any] = []
+    for view in ranked:
+        top.append(view)
+        if sum(v.revenue_share for v in top) >= 0.5:
+            break
+    spend, customers = sum(v.revenue_share for v in top), sum(v.share for v in top)
+    if not top or len(top) == len(views) or spend < 0.5 or spend < 1.5 * customers:
+        return None
+    names = [v.name for v in top]
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    are, bring = ("is", "brings") if len(names) == 1 else ("are", "bring")
+    return (
+        f"{who} {are} {wording.percent(customers)} of customers but {bring} "
+        f"{wording.percent(spend)} of all spending."
+    )
+
+
+def _described(summary: Summary) -> list[Segment]:
+    return [s for s in summary.segments if s.persona is not None and s.kpis is not None]
+
+
+def insights(summary: Summary) -> list[str]:
+    """Three to five sentences for the executive summary, each from figures in the summary:
+    where the value is concentrated (`summary.concentration`), the most valuable campaign,
+    the biggest risk, what the data shows no signal for, and the largest change since last
+    month."""
+    segments = _described(summary)
+    out = [summary.concentration] if summary.concentration else []
+    ranked = [(r.rank, r, s) for s in segments for r in s.recommendations if r.rank]
+    if ranked:
+        _rank, best, seg = min(ranked, key=lambda t: t[0])
+        value = best.value
+        if value is not None and value.expected_value > 0:
+            low, high = (value.expected_value_interval or [None, None])[:2]
+            spread = f" (95 % range {_money(low)} to {_money(high)})" if low is not None else ""
+            out.append(
+                f"The most valuable campaign: {best.action[0].lower() + best.action[1:]} for "
+                f"{seg.persona.name}, expected extra profit {_money(value.expected_value)}"
+                f"{spread} from contacting {value.targeted:,} customers."
+            )
+    for seg in sorted(segments, key=lambda s: -s.kpis.revenue_share):
+        worse = [
+            words
+            for field, words in _WORSE.items()
+            if seg.kpis.versus_average.get(field) == "above"
+            and (summary.kpi_tests.get(field) is None or summary.kpi_tests[field].signal)
+        ]
+        if worse:
+            out.append(
+                f"The biggest risk: {seg.persona.name} ({_pct(seg.kpis.revenue_share)} of "
+                f"spend) — {' and '.join(worse)} than the average customer."
+            )
+            break
+    quiet = [wording.KPIS[k][0] for k, t in summary.kpi_tests.items() if not t.signal]
+    quiet = quiet[:1] + [q[0].lower() + q[1:] for q in quiet[1:]]
+    if quiet:
+        listed = ", ".join(quiet[:-1]) + " and " + quiet[-1] if len(quiet) > 1 else quiet[0]
+        verb = "do" if len(quiet) > 1 else "does"
+        out.append(f"{listed} {verb} not differ between segments in this data: no finding there.")
+    if summary.changes is not None and summary.changes.highlights:
+        out.append(summary.changes.highlights[0])
+    return out[:5]

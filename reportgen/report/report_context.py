@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import schema, wording
+from ..describe.brief import concentration
 from ..result import Kpis, KpiTest, Segment, Summary
 from ..schema import ENGINEERED
 from .brand import Brand, data_uri, ink
@@ -338,33 +339,6 @@ def headline(
     return out
 
 
-def concentration(views: list[SegmentView]) -> str | None:
-    """The sentence the sizes and spend shares say loudest, when they say it: the segments
-    whose customers spend most each, taken until they bring half of all spending, if they
-    are clearly fewer of the customers (spend share at least 1.5 times their customer
-    share); None otherwise. From summary.json's sizes and KPIs alone."""
-    ranked = sorted(
-        (v for v in views if v.revenue_share == v.revenue_share and v.share > 0),
-        key=lambda v: v.revenue_share / v.share,  # spend per customer, relative to average
-        reverse=True,
-    )
-    top: list[SegmentView] = []
-    for view in ranked:
-        top.append(view)
-        if sum(v.revenue_share for v in top) >= 0.5:
-            break
-    spend, customers = sum(v.revenue_share for v in top), sum(v.share for v in top)
-    if not top or len(top) == len(views) or spend < 0.5 or spend < 1.5 * customers:
-        return None
-    names = [v.name for v in top]
-    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    are, bring = ("is", "brings") if len(names) == 1 else ("are", "bring")
-    return (
-        f"{who} {are} {wording.percent(customers)} of customers but {bring} "
-        f"{wording.percent(spend)} of all spending."
-    )
-
-
 def _period_note(period: str | None) -> str:
     return f"period {period}" if period else ""
 
@@ -509,7 +483,10 @@ def build_context(
     The documents read the summary alone; per-customer tables only feed the charts."""
     figs = figures(charts, chart_folder)
     views = segment_views(s, figs, palette)
-    sentence = concentration(views)
+    # the insights come from summary.json; a run saved before they existed: the one
+    # sentence the shares give
+    insights = s.insights or [c for c in [concentration(views)] if c]
+    sentence = s.concentration if s.insights else (insights[0] if insights else None)
     return {
         "summary": s,
         "run": s.run,
@@ -521,6 +498,7 @@ def build_context(
         "figures": figs,
         "headline": headline(s, views, sentence),
         "concentration": sentence,
+        "insights": insights,
         "action_plan": action_plan(views),
         "targeting": targeting(s, views),
         "overall_kpis": overall_kpis(s),
