@@ -185,3 +185,19 @@ def test_the_sample_run_has_no_tsne_map_and_says_why(drawn):
     finally:
         analysis.chart_rows[["tsne_1", "tsne_2"]] = float("nan")
     assert "tsne" in drawn_again and drawn_again["tsne"].title == "Segments on a t-SNE map"
+
+
+def test_charts_name_segments_by_persona_not_by_number(drawn):
+    analysis, _p, charts, _first, second, *_ = drawn
+    first = second  # the index test removes a file from the first folder
+    names = {s.persona.name for s in analysis.summary.segments}
+    for info in charts.values():
+        texts = [
+            "".join(t.itertext()).strip()
+            for t in ET.fromstring((first / info.file).read_bytes()).iter()
+            if t.tag.endswith("text")
+        ]
+        numbered = [t for t in texts if re.match(r"^(Segment )?\d+:", t)]
+        assert not numbered, (info.name, numbered)
+    body = (first / charts["boxplots"].file).read_text(encoding="utf-8")
+    assert all(name in body for name in names)  # the legend names every persona

@@ -483,7 +483,7 @@ def _boxplots(c: _Ctx) -> None:
     for ax, f in zip(axes.flat, feats, strict=False):
         data = [rows.loc[rows["segment"] == i, f].dropna().to_numpy() for i in ids]
         _boxes(ax, data, [c.colour[i] for i in ids])
-        ax.set_xticks(range(len(ids)), [str(i) for i in ids])
+        ax.set_xticks([])  # the segments are named by colour in the legend, never by number
         ax.set_title(_wrap(wording.axis_label(f), 26), fontsize=7)
         ax.tick_params(labelsize=6.5)
         ax.tick_params(axis="x", length=0)
@@ -495,7 +495,7 @@ def _boxplots(c: _Ctx) -> None:
     for ax in list(axes.flat)[len(feats) :]:
         ax.set_visible(False)
     fig.legend(
-        handles=[Patch(color=c.colour[s.id], label=f"{s.id}: {c.names[s.id]}") for s in c.segments],
+        handles=[Patch(color=c.colour[s.id], label=c.names[s.id]) for s in c.segments],
         loc="lower center",
         bbox_to_anchor=(0.5, 0.0),
         ncols=legend_cols,
