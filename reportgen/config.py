@@ -247,6 +247,9 @@ class ReportConfig(_Section):
     #: folder searched for templates before the packaged ones (override single blocks).
     templates: str | None = None
     author: str = "reportgen"
+    #: currency of the data's amounts, shown with every amount (e.g. "EUR", "USD", "£");
+    #: empty: amounts are shown without one, and the glossary says they are in the data's
+    currency: str = Field("", max_length=8, pattern=r"^[^<>&\"{}]*$")
     #: PDF subject (document metadata).
     subject: str = "Customer segments: who they are, what they are worth, what to do next"
 

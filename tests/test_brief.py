@@ -191,3 +191,16 @@ def test_the_insights_are_the_figures_in_sentences(run):
     page = BeautifulSoup((run.folder / "report.html").read_text(encoding="utf-8"), "html.parser")
     shown = [li.get_text() for li in page.select("#executive-summary ul.insights li")]
     assert shown == insights
+
+
+def test_amounts_carry_the_configured_currency():
+    from reportgen.config import ReportConfig
+    from reportgen.report.templating import environment
+
+    template = environment().from_string("{{ a | money(true) }} / {{ b | money }}")
+    assert template.render(a=239.4, b=1356, currency="EUR") == "+239\u00a0EUR / 1,356\u00a0EUR"
+    assert template.render(a=-61, b=None, currency="") == "−61 / –"
+    text = brief.so_what(_segment(), "EUR")
+    assert "extra profit 120\u00a0EUR (95 % range 60 to 180\u00a0EUR)" in text
+    with pytest.raises(ValueError):
+        ReportConfig(currency="<b>EUR</b>")

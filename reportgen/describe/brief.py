@@ -35,8 +35,15 @@ def _pct(value: float) -> str:
     return wording.percent(value, 0 if value >= 0.1 or value == 0 else 1)
 
 
-def _money(value: float) -> str:
-    return wording.signed(value) if value < 0 else wording.number(value)
+def _money(value: float, currency: str = "") -> str:
+    text = wording.signed(value) if value < 0 else wording.number(value)
+    return f"{text}\u00a0{currency}" if currency else text
+
+
+def _currency(summary: Summary | None) -> str:
+    if summary is None:
+        return ""
+    return str(summary.run.config.get("report", {}).get("currency") or "")
 
 
 def headline(seg: Segment) -> str:
@@ -62,7 +69,7 @@ def primary(seg: Segment) -> Recommendation | None:
     return seg.recommendations[0] if seg.recommendations else None
 
 
-def so_what(seg: Segment) -> str:
+def so_what(seg: Segment, currency: str = "") -> str:
     first = primary(seg)
     if first is None:
         return "No campaign rule fits this segment: keep it in the regular programme."
@@ -72,17 +79,18 @@ def so_what(seg: Segment) -> str:
         return f"Do first: {action}. Its value is not estimated (no response model)."
     low, high = (value.expected_value_interval or [None, None])[:2]
     spread = (
-        f" (95 % range {_money(low)} to {_money(high)})"
+        f" (95 % range {_money(low)} to {_money(high, currency)})"
         if low is not None and high is not None
         else ""
     )
     if value.expected_value <= 0:
         return (
             f"Best option: {action}, but at the assumed costs it is expected to lose "
-            f"{_money(-value.expected_value)}{spread}: test it small or not at all."
+            f"{_money(-value.expected_value, currency)}{spread}: test it small or not at all."
         )
     return (
-        f"Do first: {action}. Expected extra profit {_money(value.expected_value)}{spread}, "
+        f"Do first: {action}. Expected extra profit {_money(value.expected_value, currency)}"
+        f"{spread}, "
         f"contacting {value.targeted:,} customers."
     )
 
@@ -148,7 +156,7 @@ def write_briefs(summary: Summary) -> None:
     for seg in summary.segments:
         seg.brief = Brief(
             headline=headline(seg),
-            so_what=so_what(seg),
+            so_what=so_what(seg, _currency(summary)),
             risks=risks(seg, summary),
             trend=trend(seg, summary),
         )
@@ -191,6 +199,7 @@ def insights(summary: Summary) -> list[str]:
     the biggest risk, what the data shows no signal for, and the largest change since last
     month."""
     segments = _described(summary)
+    currency = _currency(summary)
     out = [summary.concentration] if summary.concentration else []
     ranked = [(r.rank, r, s) for s in segments for r in s.recommendations if r.rank]
     if ranked:
@@ -198,10 +207,15 @@ def insights(summary: Summary) -> list[str]:
         value = best.value
         if value is not None and value.expected_value > 0:
             low, high = (value.expected_value_interval or [None, None])[:2]
-            spread = f" (95 % range {_money(low)} to {_money(high)})" if low is not None else ""
+            spread = (
+                f" (95 % range {_money(low)} to {_money(high, currency)})"
+                if low is not None
+                else ""
+            )
             out.append(
                 f"The most valuable campaign: {best.action[0].lower() + best.action[1:]} for "
-                f"{seg.persona.name}, expected extra profit {_money(value.expected_value)}"
+                f"{seg.persona.name}, expected extra profit "
+                f"{_money(value.expected_value, currency)}"
                 f"{spread} from contacting {value.targeted:,} customers."
             )
     for seg in sorted(segments, key=lambda s: -s.kpis.revenue_share):

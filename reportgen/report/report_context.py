@@ -324,7 +324,9 @@ def headline(
     everyone = overall_kpis(s)
     spend, response = everyone.get("total_spend"), everyone.get("response_rate")
     if spend is not None:
-        out.append((wording.compact(spend), "total spend", "2 years"))
+        currency = s.run.config.get("report", {}).get("currency") or ""
+        label = f"total spend ({currency})" if currency else "total spend"
+        out.append((wording.compact(spend), label, "2 years"))
     if response is not None:
         out.append((wording.percent(response, 1), "responded", "last campaign"))
     if views and sentence is None:
@@ -498,6 +500,7 @@ def build_context(
         "figures": figs,
         "headline": headline(s, views, sentence),
         "concentration": sentence,
+        "currency": report.currency,
         "insights": insights,
         "action_plan": action_plan(views),
         "targeting": targeting(s, views),

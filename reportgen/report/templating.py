@@ -22,6 +22,7 @@ from jinja2 import (
     FileSystemLoader,
     PrefixLoader,
     StrictUndefined,
+    pass_context,
     select_autoescape,
 )
 from jinja2.sandbox import SandboxedEnvironment
@@ -73,8 +74,17 @@ def environment(user_dir: str | Path | None = None) -> Environment:
         feature_value=wording.feature_value,
         index_text=wording.index_text,
         ratio_width=_ratio_width,
+        money=_money,
     )
     return env
+
+
+@pass_context
+def _money(context, value: float | None, sign: bool = False) -> str:
+    """An amount with the report's currency (`[report] currency`): '1,356 EUR', '+239 EUR'."""
+    text = wording.signed(value) if sign else wording.number(value)
+    currency = context.get("currency") or ""
+    return f"{text}\u00a0{currency}" if currency and text != "–" else text
 
 
 def _ratio_width(ratio: float | None, cap: float = 2.5) -> float:
