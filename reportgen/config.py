@@ -283,8 +283,9 @@ class SmtpConfig(_Section):
     #: environment variable REPORTGEN_SMTP_PASSWORD or from `password_file`.
     user: str | None = None
     password_file: str | None = None
-    #: the From address.
-    sender: str = "reportgen@localhost"
+    #: the From address (required to send: a real mailbox replies can reach, e.g.
+    #: "Marketing analytics <analytics@example.com>"; --from overrides it).
+    sender: str | None = None
     timeout: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")

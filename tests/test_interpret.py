@@ -19,6 +19,7 @@ from scipy.stats import norm
 import reportgen.describe.interpret as interpret_module
 from reportgen import wording
 from reportgen.config import load_config
+from reportgen.describe.brief import write_briefs
 from reportgen.input.load import load_customers
 from reportgen.output.files import segments_frame
 from reportgen.pipeline import analyse
@@ -293,6 +294,7 @@ def test_summary_round_trip_and_determinism(real):
     again = copy.deepcopy(args)
     interpret_module.interpret(*again)
     a2 = again[0]
+    write_briefs(a2.summary)  # as the pipeline does once names and changes are final
     # the checks (metrics, stability) are filled after interpretation: compare the rest
     keep = lambda s: s.model_copy(update={"run": None, "model": None}).model_dump_json()  # noqa: E731
     assert keep(a2.summary) == keep(analysis.summary)

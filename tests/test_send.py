@@ -298,3 +298,35 @@ def test_a_password_the_server_cannot_take_is_one_line(run_dir, auth_server):
     line = _one_line_error(result, 1)
     assert "only ASCII" in line and "pässwörd" not in line
     assert inbox.envelopes == []
+
+
+def test_without_a_sender_nothing_is_sent_and_the_fix_is_named(run_dir, tmp_path):
+    args = ["--quiet", "send", "--run", run_dir, "--to", "anna@example.com", "--dry-run"]
+    result = invoke([*args, "--eml", tmp_path / "m.eml"], env={"REPORTGEN_SMTP_PASSWORD": None})
+    line = _one_line_error(result, 2)
+    assert "no sender address" in line and "smtp.sender" in line and "--from" in line
+    assert not (tmp_path / "m.eml").exists()
+
+
+def test_the_email_is_a_briefing(run_dir):
+    from reportgen.ops.deliver import build_message
+    from reportgen.result import Summary
+
+    msg = build_message(run_dir, ["anna@example.com"], sender=SENDER)
+    summary = Summary.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    text = msg.get_body(("plain",)).get_content()
+    body_html = msg.get_body(("html",)).get_content()
+    headline = (summary.insights or [summary.concentration])[0]
+    assert headline and headline in text
+    assert "This month's primary actions:" in text
+    first = min(
+        (r for s in summary.segments for r in s.recommendations if r.rank), key=lambda r: r.rank
+    )
+    assert f"1. {first.action}" in text
+    # value beside headcount: each segment's change names its share of spend or says none
+    for seg in summary.segments:
+        line = next(x for x in text.splitlines() if x.startswith(f"  - {seg.persona.name}:"))
+        assert "customers" in line and "of spend" in line
+        assert "since 2026-10:" in body_html
+    assert "Attached: report.pdf." in text
+    assert '<th align="left">Since' not in body_html  # no column that can be empty

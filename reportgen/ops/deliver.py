@@ -8,7 +8,6 @@ never from a flag — and never appears in a message this module produces.
 
 from __future__ import annotations
 
-import html
 import os
 import smtplib
 import socket
@@ -41,7 +40,7 @@ class SmtpSettings:
     port: int
     security: Security
     user: str | None
-    sender: str
+    sender: str | None
     timeout: float
 
     @property
@@ -187,68 +186,97 @@ def _name(seg) -> str:
     return seg.persona.name if seg.persona else f"Segment {seg.id}"
 
 
+def _pp(change: float) -> str:
+    return f"{change * 100:+.1f} pp"
+
+
+def _segment_change(ch) -> str:
+    """A segment's change since the previous run, in words: customers, spend share, response."""
+    if ch is None or ch.status == "vanished":
+        return ""
+    if ch.status == "new":
+        return "new segment"
+    parts = [f"{ch.size_change:+,} customers"] if ch.size_change else []
+    for key, label in (("revenue_share", "share of spend"), ("response_rate", "response")):
+        metric = ch.kpis.get(key)
+        if metric is not None and round(metric.change * 100, 1) != 0:
+            quiet = " (within noise)" if metric.beyond_noise is False else ""
+            parts.append(f"{label} {_pp(metric.change)}{quiet}")
+    return ", ".join(parts) or "no change"
+
+
+def _actions(summary: Summary, currency: str) -> list[dict[str, str]]:
+    """The three most valuable campaigns of the action plan (by rank), else each segment's
+    first recommendation."""
+    ranked = sorted(
+        ((r, s) for s in summary.segments for r in s.recommendations if r.rank),
+        key=lambda t: t[0].rank,
+    )
+    if not ranked:
+        ranked = [(s.recommendations[0], s) for s in summary.segments if s.recommendations]
+    out = []
+    for rec, seg in ranked[:3]:
+        value = ""
+        if rec.value is not None:
+            unit = f"\u00a0{currency}" if currency else ""
+            value = f"{wording.signed(rec.value.expected_value)}{unit}"
+            low_high = rec.value.expected_value_interval
+            if low_high:
+                value += f" (95 % range {wording.signed(low_high[0])} to "
+                value += f"{wording.signed(low_high[1])}{unit})"
+        out.append({"action": rec.action, "segment": _name(seg), "value": value})
+    return out
+
+
 def _body(summary: Summary, attachments: list[str]) -> tuple[str, str]:
-    """(plain text, HTML) bodies: segments with sizes, then the main changes."""
-    title, period = _title(summary), summary.run.period or "this run"
+    """(plain text, HTML) bodies from templates/email.txt and email.html: the headline
+    insight, segments with their value and change, this month's primary actions, the
+    changes since last month and the attachments."""
+    from ..report.brand import load_brand
+    from ..report.templating import environment
+
+    report = summary.run.config.get("report") or {}
+    try:
+        brand = load_brand(report.get("brand"))
+    except InputError:  # the run's brand folder is gone: the default look
+        brand = load_brand(None)
     changes = summary.changes
-    size_change = {}
-    if changes is not None:
-        size_change = {s.id: s for s in changes.segments}
-    rows = []
-    for seg in sorted(summary.segments, key=lambda s: -s.size):
-        delta = ""
-        ch = size_change.get(seg.id)
-        if ch is not None and ch.status == "new":
-            delta = "new"
-        elif ch is not None and ch.size_change is not None:
-            delta = f"{ch.size_change:+,} since {changes.previous_period}"
-        spend = wording.percent(seg.kpis.revenue_share) if seg.kpis else "–"
-        rows.append((_name(seg), seg.size, wording.percent(seg.share), spend, delta))
+    by_id = {c.id: c for c in changes.segments} if changes is not None else {}
+    rows = [
+        {
+            "name": _name(seg),
+            "size": seg.size,
+            "share": seg.share,
+            "spend": seg.kpis.revenue_share if seg.kpis else None,
+            "change": _segment_change(by_id.get(seg.id)),
+        }
+        for seg in sorted(summary.segments, key=lambda s: -s.size)
+    ]
     customers = summary.data_quality.rows_in
-
-    lines = [
-        f"{title} — {period}",
-        "",
-        f"{summary.model.k} segments of {customers:,} customers:",
-    ]
-    for name, size, share, spend, delta in rows:
-        lines.append(
-            f"  - {name}: {size:,} customers ({share}), {spend} of spend"
-            + (f", {delta}" if delta else "")
-        )
-    if changes is not None:
-        lines += ["", f"Changes since {changes.previous_period}:"]
-        lines += [f"  - {h}" for h in changes.highlights] or ["  - none"]
-    lines += [
-        "",
-        "Attached: " + ", ".join(attachments) + ".",
-        f"Made by reportgen {__version__}.",
-    ]
-    text = "\n".join(lines) + "\n"
-
-    e = html.escape
-    table = "".join(
-        f"<tr><td>{e(name)}</td><td style='text-align:right'>{size:,}</td>"
-        f"<td style='text-align:right'>{share}</td><td style='text-align:right'>{spend}</td>"
-        f"<td>{e(delta)}</td></tr>"
-        for name, size, share, spend, delta in rows
+    headline = (summary.insights or [summary.concentration or ""])[0] or (
+        f"{summary.model.k} segments of {customers:,} customers."
     )
-    parts = [
-        "<!DOCTYPE html><html><body style='font-family:sans-serif'>",
-        f"<h2>{e(title)} — {e(period)}</h2>",
-        f"<p>{summary.model.k} segments of {customers:,} customers:</p>",
-        "<table cellpadding='4'><tr><th align='left'>Segment</th><th>Customers</th>"
-        "<th>Share of customers</th><th>Share of spend</th><th align='left'>Change</th></tr>"
-        f"{table}</table>",
-    ]
-    if changes is not None:
-        items = "".join(f"<li>{e(h)}</li>" for h in changes.highlights) or "<li>none</li>"
-        parts.append(f"<h3>Changes since {e(changes.previous_period)}</h3><ul>{items}</ul>")
-    parts.append(
-        f"<p>Attached: {e(', '.join(attachments))}.</p>"
-        f"<p style='color:#777'>Made by reportgen {e(__version__)}.</p></body></html>"
-    )
-    return text, "\n".join(parts) + "\n"
+    context = {
+        "title": _title(summary),
+        "period": summary.run.period or "this run",
+        "headline": headline,
+        "k": summary.model.k,
+        "customers": customers,
+        "rows": rows,
+        "actions": _actions(summary, str(report.get("currency") or "")),
+        "changes": changes,
+        "attachments": attachments,
+        "version": __version__,
+        "brand": brand.name,
+        "primary": brand.primary,
+        "accent": brand.accent,
+        "primary_light": brand.primary_light,
+        "font": brand.font_stack,
+    }
+    templates = report.get("templates")
+    env = environment(templates if templates and Path(templates).is_dir() else None)
+    text = env.get_template("email.txt").render(context).strip() + "\n"
+    return text, env.get_template("email.html").render(context)
 
 
 def persona_pdfs(run: Path) -> list[Path]:
@@ -264,7 +292,7 @@ def build_message(
     cc: list[str] | None = None,
     subject: str | None = None,
     personas: bool = False,
-    sender: str = "reportgen@localhost",
+    sender: str | None = None,
 ) -> EmailMessage:
     """The e-mail for run folder `run` (reads summary.json, report.pdf, persona PDFs).
 
@@ -274,6 +302,11 @@ def build_message(
     if not to_list:
         raise InputError("send: give at least one recipient with --to")
     cc_list = _addresses(cc or [], "--cc")
+    if not sender:
+        raise InputError(
+            "send: no sender address — set smtp.sender in the config (or pass --from) to the "
+            "mailbox the report should come from"
+        )
     sender = _addresses([sender], "smtp.sender / --from")[0]
     summary = _summary(run)
     report = run / "report.pdf"

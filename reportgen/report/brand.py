@@ -71,6 +71,15 @@ class Brand:
 
         return segment_palette(self.primary, self.accent, n, self.palette_colors)
 
+    @property
+    def primary_light(self) -> str:
+        """The primary colour mixed with white: backgrounds of highlighted text."""
+        return _mix(self.primary, "#ffffff", 0.88)
+
+    @property
+    def font_stack(self) -> str:
+        return _font_stack(self.font_family)
+
     def css_variables(self) -> str:
         """`:root { --brand-primary: ... }` for the stylesheet."""
         heading = self.heading_font_family or self.font_family
@@ -79,9 +88,9 @@ class Brand:
             f" --brand-primary: {self.primary};"
             f" --brand-primary-ink: {ink(self.primary)};"
             f" --brand-accent: {self.accent};"
-            f" --brand-primary-light: {_mix(self.primary, '#ffffff', 0.88)};"
+            f" --brand-primary-light: {self.primary_light};"
             f" --brand-accent-light: {_mix(self.accent, '#ffffff', 0.85)};"
-            f" --brand-font: {_font_stack(self.font_family)};"
+            f" --brand-font: {self.font_stack};"
             f" --brand-heading-font: {_font_stack(heading)};"
             " }"
         )

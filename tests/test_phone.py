@@ -1,0 +1,99 @@
+"""report.html and the e-mail's HTML part on a 390 px phone, in headless Chromium.
+
+The page is loaded into a 390 px wide iframe (headless Chromium will not make its own window
+narrower than 500 px); a script then lists every element that reaches past the right edge
+without sitting in a container that scrolls sideways (wide tables scroll inside themselves,
+on purpose). `.ci/run` installs Chromium; without it these tests skip locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import report_runs
+
+WIDTH = 390
+
+_HOST = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="f" src="{src}" style="width:{width}px;height:2400px;border:0"></iframe>
+<script>
+document.getElementById('f').addEventListener('load', function () {{
+  var doc = this.contentDocument, root = doc.documentElement, win = this.contentWindow;
+  function scrolls(e) {{
+    for (var p = e.parentElement; p; p = p.parentElement) {{
+      var o = win.getComputedStyle(p).overflowX;
+      if (o === 'auto' || o === 'scroll' || o === 'hidden') return true;
+    }}
+    return false;
+  }}
+  var wide = [];
+  doc.querySelectorAll('body *').forEach(function (e) {{
+    var r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > root.clientWidth + 1 && !scrolls(e))
+      wide.push(e.tagName.toLowerCase() + '.' + e.className + ' ' + Math.round(r.right));
+  }});
+  document.body.setAttribute('data-result',
+    root.scrollWidth + '|' + root.clientWidth + '|' + wide.slice(0, 8).join(';'));
+}});
+</script></body></html>"""
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run must install it")
+        pytest.skip("chromium not installed")
+    return found
+
+
+def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str]]:
+    """(scroll width, visible width, elements past the right edge) of `page` at 390 px."""
+    host = tmp_path / f"host-{page.stem}.html"
+    host.write_text(_HOST.format(src=page.resolve().as_uri(), width=WIDTH), encoding="utf-8")
+    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu"]
+    args += ["--allow-file-access-from-files", "--virtual-time-budget=10000"]
+    dom = subprocess.run(
+        [*args, "--window-size=800,900", "--dump-dom", host.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    found = re.search(r'data-result="([^"]*)"', dom)
+    assert found, "the measuring script did not run"
+    scroll, client, wide = html.unescape(found.group(1)).split("|")
+    shot = tmp_path / f"{page.stem}-{WIDTH}.png"
+    subprocess.run(
+        [*args, f"--window-size={WIDTH},2400", f"--screenshot={shot}", page.resolve().as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 10_000  # a page was drawn
+    return int(scroll), int(client), [w for w in wide.split(";") if w]
+
+
+def test_the_report_fits_a_phone(tmp_path):
+    run = report_runs.rendered("real")
+    scroll, client, wide = _on_a_phone(run.folder / "report.html", tmp_path)
+    assert client <= WIDTH and scroll <= client, (scroll, client)
+    assert wide == []
+
+
+def test_the_email_fits_a_phone(tmp_path):
+    from reportgen.ops.deliver import build_message
+
+    run = report_runs.rendered("real")
+    msg = build_message(run.folder, ["anna@example.com"], sender="reports@example.com")
+    page = tmp_path / "email.html"
+    page.write_text(msg.get_body(("html",)).get_content(), encoding="utf-8")
+    scroll, client, wide = _on_a_phone(page, tmp_path)
+    assert client <= WIDTH and scroll <= client, (scroll, client)
+    assert wide == []
