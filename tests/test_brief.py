@@ -204,3 +204,28 @@ def test_amounts_carry_the_configured_currency():
     assert "extra profit 120\u00a0EUR (95 % range 60 to 180\u00a0EUR)" in text
     with pytest.raises(ValueError):
         ReportConfig(currency="<b>EUR</b>")
+
+
+def test_the_glossary_defines_the_terms_the_analyst_sections_use(run):
+    page = BeautifulSoup((run.folder / "report.html").read_text(encoding="utf-8"), "html.parser")
+    terms = " ".join(dt.get_text() for dt in page.select("dl.glossary dt"))
+    analyst = " ".join(
+        page.find(id=i).get_text(" ") for i in ("drivers", "targeting", "methodology")
+    )
+    for term in (
+        "Calinski",
+        "Davies",
+        "Fidelity",
+        "Index",
+        "Silhouette",
+        "Stability",
+        "AUC",
+        "Brier",
+        "Lift",
+        "Minimum detectable lift",
+        "SHAP",
+        "LIME",
+        "DBSCAN",
+    ):
+        if term.lower() in analyst.lower():
+            assert term.lower() in terms.lower(), term

@@ -285,6 +285,35 @@ def test_every_page_has_ink(run):
         assert ink > 0.01, f"{path.name} looks blank ({ink:.2%} ink)"
 
 
+def test_no_page_is_mostly_empty_but_the_last_of_a_section(run):
+    """A page whose content spans less than 40 % of its height must end a section (the next
+    page starts a top-level bookmark) or the report; the cover is exempt."""
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) not installed")
+    import numpy as np
+    from PIL import Image
+
+    out = report_runs.tmp_dir(f"fill-{run.name}")
+    subprocess.run(
+        ["pdftoppm", "-r", "30", "-gray", str(run.folder / "report.pdf"), str(out / "p")],
+        check=True,
+    )
+    reader = PdfReader(run.folder / "report.pdf")
+    starts = {
+        reader.get_destination_page_number(o) for o in reader.outline if not isinstance(o, list)
+    }
+    pages = sorted(out.glob("p-*.pgm"))
+    for i, path in enumerate(pages[1:], start=1):
+        with Image.open(path) as image:
+            pixels = np.asarray(image)
+        h = pixels.shape[0]
+        body = pixels[int(0.09 * h) : int(0.91 * h)]  # inside the running header and footer
+        rows = np.flatnonzero((body < 235).any(axis=1))
+        fill = (rows[-1] - rows[0] + 1) / len(body) if len(rows) else 0.0
+        if fill < 0.4:
+            assert i + 1 in starts or i == len(pages) - 1, f"page {i + 1} is {fill:.0%} filled"
+
+
 def test_no_weasyprint_warnings_or_refused_urls(run):
     assert run.warnings == []
 
