@@ -266,17 +266,22 @@ def test_persona_pdfs_are_one_page_documents_of_their_own(run):
         assert "Terms: index = " in text
 
 
+def _page_images(run, dpi: int) -> list:
+    """report.pdf's pages as grey images (pdftoppm), in page order."""
+    out = report_runs.tmp_dir(f"pages-{dpi}-{run.name}")
+    subprocess.run(
+        ["pdftoppm", "-r", str(dpi), "-gray", str(run.folder / "report.pdf"), str(out / "p")],
+        check=True,
+    )
+    return sorted(out.glob("p-*.pgm"))
+
+
 def test_every_page_has_ink(run):
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (poppler-utils) not installed")
     from PIL import Image
 
-    out = report_runs.tmp_dir(f"png-{run.name}")
-    subprocess.run(
-        ["pdftoppm", "-r", "24", "-gray", str(run.folder / "report.pdf"), str(out / "p")],
-        check=True,
-    )
-    pages = sorted(out.glob("p-*.pgm"))
+    pages = _page_images(run, 24)
     assert len(pages) == len(PdfReader(run.folder / "report.pdf").pages)
     for path in pages:
         with Image.open(path) as image:
@@ -293,16 +298,11 @@ def test_no_page_is_mostly_empty_but_the_last_of_a_section(run):
     import numpy as np
     from PIL import Image
 
-    out = report_runs.tmp_dir(f"fill-{run.name}")
-    subprocess.run(
-        ["pdftoppm", "-r", "30", "-gray", str(run.folder / "report.pdf"), str(out / "p")],
-        check=True,
-    )
+    pages = _page_images(run, 30)
     reader = PdfReader(run.folder / "report.pdf")
     starts = {
         reader.get_destination_page_number(o) for o in reader.outline if not isinstance(o, list)
     }
-    pages = sorted(out.glob("p-*.pgm"))
     for i, path in enumerate(pages[1:], start=1):
         with Image.open(path) as image:
             pixels = np.asarray(image)
