@@ -171,10 +171,15 @@ def _add_drivers(customers, parts, X, first, second, features, cleaned) -> None:
         customers[f"driver_{rank + 1}_value"] = value
 
 
-def driver_texts(customers: pd.DataFrame, parts: ModelParts, rank: int) -> pd.Series:
+def driver_texts(
+    customers: pd.DataFrame,
+    parts: ModelParts,
+    rank: int,
+    codes: tuple[np.ndarray, np.ndarray],
+) -> pd.Series:
     """ "Total spend high (1,520)" / "Marital status Single" / "" for one rank, vectorised:
-    the codes of `driver_codes` in words, with the customer's value for a numeric feature."""
-    feature, level = driver_codes(customers, parts, rank)
+    that rank's `driver_codes` in words, with the customer's value for a numeric feature."""
+    feature, level = codes
     numeric = set(parts.spec.numeric)
     value = customers[f"driver_{rank}_value"].to_numpy()
     out = np.full(len(customers), "", dtype=object)
@@ -208,15 +213,16 @@ def segments_table(
             "margin_to_next_segment": customers["margin_to_next_segment"].to_numpy(),
         }
     )
-    for rank in range(1, TOP + 1):
-        out[f"driver_{rank}"] = driver_texts(customers, parts, rank).to_numpy()
+    # each rank's drivers as picklist codes (feature, and low/average/high or the category),
+    # computed once for the sentences and for the code columns
+    codes = {rank: driver_codes(customers, parts, rank) for rank in range(1, TOP + 1)}
+    for rank, pair in codes.items():
+        out[f"driver_{rank}"] = driver_texts(customers, parts, rank, pair).to_numpy()
     for column in SCORE_COLUMNS.values():  # a chance, to 4 decimals (0.1234 = 12.34 %)
         if column in customers:
             out[column] = customers[column].to_numpy(dtype=float).round(4)
-    # for a CRM: the drivers as picklist codes (feature, and low/average/high or the
-    # category), and which model assigned the segment
-    for rank in range(1, TOP + 1):
-        feature, level = driver_codes(customers, parts, rank)
+    # for a CRM: the codes, and which model assigned the segment
+    for rank, (feature, level) in codes.items():
         out[f"driver_{rank}_feature"], out[f"driver_{rank}_level"] = feature, level
     out["model_version"] = parts.version
     segment = customers["segment"].to_numpy()
