@@ -40,6 +40,25 @@ def _money(value: float, currency: str = "") -> str:
     return f"{text}\u00a0{currency}" if currency else text
 
 
+def _spread(value, currency: str) -> str:
+    """' (95 % range 42 to 69 EUR)' of an expected value, or '' without a range."""
+    low_high = value.expected_value_interval
+    if not low_high:
+        return ""
+    return f" (95 % range {_money(low_high[0])} to {_money(low_high[1], currency)})"
+
+
+def _worse(seg: Segment, summary: Summary) -> list[tuple[str, str]]:
+    """(KPI, its meaning) where the segment is clearly worse than average and the KPI has
+    signal in this data."""
+    return [
+        (field, words)
+        for field, words in _WORSE.items()
+        if seg.kpis.versus_average.get(field) == "above"
+        and (summary.kpi_tests.get(field) is None or summary.kpi_tests[field].signal)
+    ]
+
+
 def _currency(summary: Summary | None) -> str:
     if summary is None:
         return ""
@@ -77,12 +96,7 @@ def so_what(seg: Segment, currency: str = "") -> str:
     value = first.value
     if value is None:
         return f"Do first: {action}. Its value is not estimated (no response model)."
-    low, high = (value.expected_value_interval or [None, None])[:2]
-    spread = (
-        f" (95 % range {_money(low)} to {_money(high, currency)})"
-        if low is not None and high is not None
-        else ""
-    )
+    spread = _spread(value, currency)
     if value.expected_value <= 0:
         return (
             f"Best option: {action}, but at the assumed costs it is expected to lose "
@@ -101,12 +115,10 @@ def risks(seg: Segment, summary: Summary) -> list[str]:
     out = []
     kpis = seg.kpis
     if kpis is not None:
-        for field, words in _WORSE.items():
-            test = summary.kpi_tests.get(field)
-            if kpis.versus_average.get(field) == "above" and (test is None or test.signal):
-                everyone = getattr(summary.everyone, field, None) if summary.everyone else None
-                against = f" ({_pct(getattr(kpis, field))} against {_pct(everyone)})"
-                out.append(f"Than the average customer, {words}{against if everyone else ''}.")
+        for field, words in _worse(seg, summary):
+            everyone = getattr(summary.everyone, field, None) if summary.everyone else None
+            against = f" ({_pct(getattr(kpis, field))} against {_pct(everyone)})"
+            out.append(f"Than the average customer, {words}{against if everyone else ''}.")
     near = (summary.boundary or {}).get("per_segment", {}).get(str(seg.id))
     if near is not None and near >= NEAR_SHARE:
         out.append(
@@ -206,25 +218,14 @@ def insights(summary: Summary) -> list[str]:
         _rank, best, seg = min(ranked, key=lambda t: t[0])
         value = best.value
         if value is not None and value.expected_value > 0:
-            low, high = (value.expected_value_interval or [None, None])[:2]
-            spread = (
-                f" (95 % range {_money(low)} to {_money(high, currency)})"
-                if low is not None
-                else ""
-            )
             out.append(
                 f"The most valuable campaign: {best.action[0].lower() + best.action[1:]} for "
                 f"{seg.persona.name}, expected extra profit "
                 f"{_money(value.expected_value, currency)}"
-                f"{spread} from contacting {value.targeted:,} customers."
+                f"{_spread(value, currency)} from contacting {value.targeted:,} customers."
             )
     for seg in sorted(segments, key=lambda s: -s.kpis.revenue_share):
-        worse = [
-            words
-            for field, words in _WORSE.items()
-            if seg.kpis.versus_average.get(field) == "above"
-            and (summary.kpi_tests.get(field) is None or summary.kpi_tests[field].signal)
-        ]
+        worse = [words for _field, words in _worse(seg, summary)]
         if worse:
             out.append(
                 f"The biggest risk: {seg.persona.name} ({_pct(seg.kpis.revenue_share)} of "
