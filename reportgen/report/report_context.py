@@ -311,7 +311,7 @@ def _top_categories(segment: Segment) -> list[tuple[str, str, float]]:
 
 
 def headline(
-    s: Summary, views: list[SegmentView], sentence: str | None
+    s: Summary, views: list[SegmentView], sentence: str | None, currency: str = ""
 ) -> list[tuple[str, str, str]]:
     """The executive summary's headline numbers: (value, label, note); the top segment's
     share of spend only when there is no `concentration` sentence saying more."""
@@ -324,7 +324,6 @@ def headline(
     everyone = overall_kpis(s)
     spend, response = everyone.get("total_spend"), everyone.get("response_rate")
     if spend is not None:
-        currency = s.run.config.get("report", {}).get("currency") or ""
         label = f"total spend ({currency})" if currency else "total spend"
         out.append((wording.compact(spend), label, "2 years"))
     if response is not None:
@@ -498,7 +497,7 @@ def build_context(
         "changes": s.changes,
         "segments": views,
         "figures": figs,
-        "headline": headline(s, views, sentence),
+        "headline": headline(s, views, sentence, report.currency),
         "concentration": sentence,
         "currency": report.currency,
         "insights": insights,
