@@ -38,8 +38,18 @@ document.getElementById('f').addEventListener('load', function () {{
     if (r.width > 0 && r.right > root.clientWidth + 1 && !scrolls(e))
       wide.push(e.tagName.toLowerCase() + '.' + e.className + ' ' + Math.round(r.right));
   }});
+  // at a glance as cards: a row whose action is drawn, full width, above the segment's name
+  var rows = doc.querySelectorAll('table.glance tbody tr'), cards = 0;
+  rows.forEach(function (tr) {{
+    var a = tr.querySelector('.phone-action'), s = tr.querySelector('td.seg');
+    if (!a || !s) return;
+    var ra = a.getBoundingClientRect(), rs = s.getBoundingClientRect();
+    if (ra.height > 0 && ra.bottom <= rs.top + 1 && ra.width > 0.8 * tr.getBoundingClientRect().width)
+      cards += 1;
+  }});
   document.body.setAttribute('data-result',
-    root.scrollWidth + '|' + root.clientWidth + '|' + wide.slice(0, 8).join(';'));
+    root.scrollWidth + '|' + root.clientWidth + '|' + wide.slice(0, 8).join(';') + '|'
+    + cards + '/' + rows.length);
 }});
 </script></body></html>"""
 
@@ -53,8 +63,9 @@ def _chromium() -> str:
     return found
 
 
-def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str]]:
-    """(scroll width, visible width, elements past the right edge) of `page` at 390 px."""
+def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str], str]:
+    """(scroll width, visible width, elements past the right edge, "cards/rows" of the
+    at-a-glance table drawn as cards with their action on top) of `page` at 390 px."""
     host = tmp_path / f"host-{page.stem}.html"
     host.write_text(_HOST.format(src=page.resolve().as_uri(), width=WIDTH), encoding="utf-8")
     args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu"]
@@ -68,7 +79,7 @@ def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str]]:
     ).stdout
     found = re.search(r'data-result="([^"]*)"', dom)
     assert found, "the measuring script did not run"
-    scroll, client, wide = html.unescape(found.group(1)).split("|")
+    scroll, client, wide, cards = html.unescape(found.group(1)).split("|")
     shot = tmp_path / f"{page.stem}-{WIDTH}.png"
     subprocess.run(
         [*args, f"--window-size={WIDTH},2400", f"--screenshot={shot}", page.resolve().as_uri()],
@@ -77,14 +88,16 @@ def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str]]:
         check=True,
     )
     assert shot.stat().st_size > 10_000  # a page was drawn
-    return int(scroll), int(client), [w for w in wide.split(";") if w]
+    return int(scroll), int(client), [w for w in wide.split(";") if w], cards
 
 
 def test_the_report_fits_a_phone(tmp_path):
     run = report_runs.rendered("real")
-    scroll, client, wide = _on_a_phone(run.folder / "report.html", tmp_path)
+    scroll, client, wide, cards = _on_a_phone(run.folder / "report.html", tmp_path)
     assert client <= WIDTH and scroll <= client, (scroll, client)
     assert wide == []
+    segments = len(run.analysis.summary.segments)
+    assert cards == f"{segments}/{segments}", "at a glance is not one card per segment, action first"
 
 
 def test_the_email_fits_a_phone(tmp_path):
@@ -94,6 +107,6 @@ def test_the_email_fits_a_phone(tmp_path):
     msg = build_message(run.folder, ["anna@example.com"], sender="reports@example.com")
     page = tmp_path / "email.html"
     page.write_text(msg.get_body(("html",)).get_content(), encoding="utf-8")
-    scroll, client, wide = _on_a_phone(page, tmp_path)
+    scroll, client, wide, _ = _on_a_phone(page, tmp_path)
     assert client <= WIDTH and scroll <= client, (scroll, client)
     assert wide == []
