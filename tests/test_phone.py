@@ -44,8 +44,8 @@ document.getElementById('f').addEventListener('load', function () {{
     var a = tr.querySelector('.phone-action'), s = tr.querySelector('td.seg');
     if (!a || !s) return;
     var ra = a.getBoundingClientRect(), rs = s.getBoundingClientRect();
-    if (ra.height > 0 && ra.bottom <= rs.top + 1 && ra.width > 0.8 * tr.getBoundingClientRect().width)
-      cards += 1;
+    var full = ra.width > 0.8 * tr.getBoundingClientRect().width;
+    if (ra.height > 0 && ra.bottom <= rs.top + 1 && full) cards += 1;
   }});
   document.body.setAttribute('data-result',
     root.scrollWidth + '|' + root.clientWidth + '|' + wide.slice(0, 8).join(';') + '|'
@@ -97,7 +97,7 @@ def test_the_report_fits_a_phone(tmp_path):
     assert client <= WIDTH and scroll <= client, (scroll, client)
     assert wide == []
     segments = len(run.analysis.summary.segments)
-    assert cards == f"{segments}/{segments}", "at a glance is not one card per segment, action first"
+    assert cards == f"{segments}/{segments}", "at a glance: not one card per segment, action first"
 
 
 def test_the_email_fits_a_phone(tmp_path):
