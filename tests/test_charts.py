@@ -108,6 +108,12 @@ def test_chart_index_round_trips(drawn):
     _a, palette, charts, first, *_ = drawn
     saved = read_chart_index(first)
     assert saved == (palette, charts)
+    index = first / "charts" / "index.json"
+    kept = index.read_text(encoding="utf-8")
+    index.write_text(kept.replace('"drawn_by": "', '"drawn_by": "0.0.0-older-'), "utf-8")
+    assert read_chart_index(first) is None  # another version drew them: draw again
+    index.write_text(kept, encoding="utf-8")
+    assert read_chart_index(first) == (palette, charts)
     (first / charts["pca"].file).unlink()
     assert read_chart_index(first) is None  # a missing file means: draw again
 

@@ -43,18 +43,31 @@ def segment_slug(segment: Segment) -> str:
 
 
 def write_chart_index(folder: Path, palette: list[str], charts: dict[str, ChartInfo]) -> None:
-    index = {"palette": palette, "charts": [asdict(c) for c in charts.values()]}
+    from .. import __version__
+
+    index = {
+        "palette": palette,
+        "drawn_by": __version__,
+        "charts": [asdict(c) for c in charts.values()],
+    }
     path = Path(folder) / "charts" / INDEX_FILE
     path.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
 
 
 def read_chart_index(folder: Path) -> tuple[list[str], dict[str, ChartInfo]] | None:
-    """The palette and charts a previous `make_charts` wrote into folder/charts/, if any."""
+    """The palette and charts a previous `make_charts` wrote into folder/charts/, if any.
+
+    None when there are none, or when another version of reportgen drew them (its charts
+    may look different: they are drawn again from the saved data)."""
+    from .. import __version__
+
     path = Path(folder) / "charts" / INDEX_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         charts = {c["name"]: ChartInfo(**c) for c in data["charts"]}
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if data.get("drawn_by") != __version__:
         return None
     strangers = [c.file for c in charts.values() if not _own_chart(Path(folder), c.file)]
     if strangers:
