@@ -166,13 +166,29 @@ def _font_sizes(pdf_path) -> list[tuple[float, str]]:
     return out
 
 
+LOGO_WORDS = {"reportgen", "ANALYTICS"}  # the brand mark's artwork, not text to read
+
+
 def test_no_persona_pdf_text_is_under_8_5_pt(run):
-    logo_words = {"reportgen", "ANALYTICS"}  # the brand mark's artwork, not text to read
+    logo_words = LOGO_WORDS
     for pdf in sorted((run.folder / "personas").glob("*.pdf")):
         sizes = [(s, t) for s, t in _font_sizes(pdf) if t.replace(" ", "") not in logo_words]
         assert sizes, pdf.name
         small = sorted({(round(s, 2), t[:40]) for s, t in sizes if s < MIN_PT - 0.01})
         assert not small, (pdf.name, small[:10])
+
+
+def test_no_report_pdf_text_is_under_8_5_pt(run):
+    """The whole report: body, notes, captions, tables, the appendix and the text inside
+    every chart (drawn at 8.5 pt or more and never stretched or shrunk in the PDF)."""
+    sizes = [
+        (s, t)
+        for s, t in _font_sizes(run.folder / "report.pdf")
+        if t.replace(" ", "") not in LOGO_WORDS
+    ]
+    assert len(sizes) > 1000
+    small = sorted({(round(s, 2), t[:40]) for s, t in sizes if s < MIN_PT - 0.01})
+    assert not small, small[:10]
 
 
 def test_the_insights_are_the_figures_in_sentences(run):

@@ -36,15 +36,22 @@ from .figures import (  # noqa: E402, F401  (re-exported: charts.ChartInfo etc.)
 
 RASTER_DPI = 150
 
+#: the smallest text in any chart, in points at the size the chart is drawn. Charts are
+#: placed in the PDF at their own size or smaller than the column (never stretched), so
+#: this is also the smallest chart text on paper.
+SMALL_PT = 8.5
+TEXT_PT = 9.0
+TITLE_PT = 10.0
+
 RC = {
     "svg.hashsalt": "reportgen",
     "svg.fonttype": "none",
     "font.family": "DejaVu Sans",
-    "font.size": 8,
-    "axes.titlesize": 9,
+    "font.size": TEXT_PT,
+    "axes.titlesize": TITLE_PT,
     "axes.titleweight": "bold",
     "axes.titlelocation": "left",
-    "axes.labelsize": 8,
+    "axes.labelsize": TEXT_PT,
     "axes.edgecolor": "#888888",
     "axes.labelcolor": "#333333",
     "axes.spines.top": False,
@@ -58,9 +65,9 @@ RC = {
     # no tick marks (grid lines guide the eye): each mark is an SVG node WeasyPrint must draw
     "xtick.bottom": False,
     "ytick.left": False,
-    "xtick.labelsize": 7,
-    "ytick.labelsize": 7,
-    "legend.fontsize": 7,
+    "xtick.labelsize": SMALL_PT,
+    "ytick.labelsize": SMALL_PT,
+    "legend.fontsize": SMALL_PT,
     "legend.frameon": False,
     "figure.dpi": 100,
     "path.simplify": True,
@@ -91,6 +98,7 @@ def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[st
         _lime,
         _lift,
         _calibration,
+        _trends,
     ]
     # two lanes: every other chart is drawn by a forked child into the same folder
     with in_child(_draw, ctx, builders, 1) as other:
@@ -173,10 +181,21 @@ def _figure(
     return fig
 
 
-def _text_width(labels: list[str], size: float = 7.0) -> float:
+def _text_width(labels: list[str], size: float = SMALL_PT) -> float:
     """Rough width in inches of the longest label in DejaVu Sans at `size` points."""
     longest = max((len(str(t)) for t in labels), default=0)
     return longest * size * 0.6 / 72 + 0.12
+
+
+def _fits(text: str, inches: float, size: float = SMALL_PT) -> str:
+    """`text` wrapped into lines that fit `inches` at `size` points (DejaVu Sans, roughly)."""
+    return _wrap(text, max(12, int(inches * 72 / (size * 0.6))))
+
+
+def _title(fig: Figure, text: str) -> None:
+    """A chart's title at the figure's left edge (an axes title starts after the labels and
+    would run off a narrow figure)."""
+    fig.suptitle(text, x=0.02, ha="left", fontsize=TITLE_PT, fontweight="bold")
 
 
 def _mark_k(ax, ks: list[int], values: list[float], k: int, colour: str, text: str) -> None:
@@ -191,7 +210,7 @@ def _mark_k(ax, ks: list[int], values: list[float], k: int, colour: str, text: s
             textcoords="offset points",
             color=colour,
             fontweight="bold",
-            fontsize=7,
+            fontsize=SMALL_PT,
         )
 
 
@@ -270,7 +289,11 @@ def _silhouette_plot(c: _Ctx) -> None:
     mean = float(data["silhouette"].mean())
     ax.axvline(mean, color="#333333", linestyle="--", linewidth=1)
     ax.annotate(
-        f"average {mean:.2f}", (mean, y0), xytext=(4, -10), textcoords="offset points", fontsize=7
+        f"average {mean:.2f}",
+        (mean, y0),
+        xytext=(4, -10),
+        textcoords="offset points",
+        fontsize=SMALL_PT,
     )
     ax.set_yticks(ticks, tick_labels)
     ax.invert_yaxis()
@@ -392,16 +415,18 @@ def _heatmap(c: _Ctx) -> None:
     )
     z = ((means - mean) / std).fillna(0.0)
     ylabels = [wording.axis_label(f) for f in feats]
-    axes_width = 6.6 - _text_width(ylabels) - 0.05 - 1.0  # minus the colour bar
-    width = max(8, int(axes_width / max(len(c.segments), 1) * 72 / 7 / 0.62))
-    xlabels = [_wrap(c.names[s.id], width) for s in c.segments]
+    # the segments' names head the columns, slanted at 45 degrees in at most two lines (a
+    # column is narrower than a name at 8.5 pt); the margins above and to the right hold
+    # the longest line
+    xlabels = [_wrap(c.names[s.id], 20) for s in c.segments]
+    longest = _text_width([line for x in xlabels for line in x.split("\n")])
     lines = max(x.count("\n") + 1 for x in xlabels)
-    top = 0.2 + 0.13 * lines
+    top = 0.2 + 0.71 * (longest + 0.16 * lines)
     fig = _figure(
         6.6,
-        0.3 + top + 0.3 * len(feats),
+        0.2 + top + 0.26 * len(feats),
         left=_text_width(ylabels) + 0.05,
-        right=0.7,
+        right=max(0.7, 0.71 * longest - 0.1),
         top=top,
         bottom=0.1,
     )
@@ -419,10 +444,13 @@ def _heatmap(c: _Ctx) -> None:
                 wording.feature_value(f, float(v)),
                 ha="center",
                 va="center",
-                fontsize=6.5,
+                fontsize=SMALL_PT,
                 color="white" if abs(zz) > 0.6 * lim else "#222222",
             )
-    ax.set_xticks(range(len(c.segments)), xlabels)
+    ax.set_xticks(
+        range(len(c.segments)), xlabels, rotation=45, ha="left", va="bottom", linespacing=1.0
+    )
+    ax.tick_params(axis="x", pad=2)
     ax.set_yticks(range(len(feats)), ylabels)
     for tick, s in zip(ax.get_xticklabels(), c.segments, strict=True):
         tick.set_color(c.colour[s.id])
@@ -433,7 +461,7 @@ def _heatmap(c: _Ctx) -> None:
     for spine in ax.spines.values():
         spine.set_visible(False)
     bar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, fraction=0.04)
-    bar.set_label("Standard deviations from the average customer", fontsize=6.5)
+    bar.set_label("Standard deviations from the average customer", fontsize=SMALL_PT)
     bar.outline.set_visible(False)
     top = z.abs().stack().sort_values(ascending=False).index[:1]
     extreme = ""
@@ -467,25 +495,25 @@ def _boxplots(c: _Ctx) -> None:
     cols = 4
     nrows = math.ceil(len(feats) / cols)
     ids = [s.id for s in c.segments]
-    legend_cols = 3 if len(ids) > 3 else len(ids)
+    legend_cols = 2 if len(ids) > 2 else len(ids)  # long persona names at 8.5 pt
     legend_rows = math.ceil(len(ids) / legend_cols)
-    bottom = 0.45 + 0.17 * legend_rows
+    bottom = 0.3 + 0.19 * legend_rows
     fig = _figure(
         6.6,
-        1.65 * nrows + 0.35 + bottom,
-        left=0.4,
-        top=0.6,
+        1.75 * nrows + 0.45 + bottom,
+        left=0.45,
+        top=0.75,
         bottom=bottom,
-        wspace=0.45,
-        hspace=0.75,
+        wspace=0.5,
+        hspace=0.9,
     )
     axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, f in zip(axes.flat, feats, strict=False):
         data = [rows.loc[rows["segment"] == i, f].dropna().to_numpy() for i in ids]
         _boxes(ax, data, [c.colour[i] for i in ids])
         ax.set_xticks([])  # the segments are named by colour in the legend, never by number
-        ax.set_title(_wrap(wording.axis_label(f), 26), fontsize=7)
-        ax.tick_params(labelsize=6.5)
+        ax.set_title(_wrap(wording.axis_label(f), 18), fontsize=SMALL_PT)
+        ax.tick_params(labelsize=SMALL_PT)
         ax.tick_params(axis="x", length=0)
         ax.grid(axis="x", visible=False)
         if f in ("WebShare", "CatalogShare", "StoreShare", "DealsShare"):
@@ -500,7 +528,7 @@ def _boxplots(c: _Ctx) -> None:
         bbox_to_anchor=(0.5, 0.0),
         ncols=legend_cols,
     )
-    fig.suptitle("Key features by segment", fontsize=9, fontweight="bold", x=0.02, ha="left")
+    fig.suptitle("Key features by segment", fontsize=TITLE_PT, fontweight="bold", x=0.02, ha="left")
     c.save(
         fig,
         "boxplots",
@@ -555,7 +583,7 @@ def _boxes(ax, data: list[np.ndarray], colours: list[str], width: float = 0.6) -
 def _sizes(c: _Ctx) -> None:
     revenue = revenue_shares(c.summary)
     segs = c.segments
-    fig = _figure(6.6, 0.8 + 0.42 * len(segs), left=_text_width(list(c.names.values())))
+    fig = _figure(6.6, 0.75 + 0.37 * len(segs), left=_text_width(list(c.names.values())))
     ax = fig.add_subplot()
     y = np.arange(len(segs))
     h = 0.38
@@ -565,8 +593,8 @@ def _sizes(c: _Ctx) -> None:
     ax.barh(y - h / 2, cust_share, height=h, color=colours, alpha=0.45, label="Share of customers")
     ax.barh(y + h / 2, rev_share, height=h, color=colours, label="Share of spend")
     for yi, a, b in zip(y, cust_share, rev_share, strict=True):
-        ax.text(a + 0.004, yi - h / 2, f"{a:.0%} of customers", va="center", fontsize=6.5)
-        ax.text(b + 0.004, yi + h / 2, f"{b:.0%} of spend", va="center", fontsize=6.5)
+        ax.text(a + 0.004, yi - h / 2, f"{a:.0%} of customers", va="center", fontsize=SMALL_PT)
+        ax.text(b + 0.004, yi + h / 2, f"{b:.0%} of spend", va="center", fontsize=SMALL_PT)
     ax.set_yticks(y, [c.names[s.id] for s in segs])
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
@@ -634,17 +662,17 @@ def _kpis(c: _Ctx) -> None:
         ends = [r[1] if r else v for v, r in zip(vals, ranges, strict=True)]
         for yi, v, end in zip(y, vals, ends, strict=True):
             txt = (f"{v:.1%}" if small else f"{v:.0%}") if pct else wording.compact(v)
-            ax.text(max(v, end), yi, f" {txt}", va="center", fontsize=6)
-        ax.set_title(title, fontsize=7.5)
-        ax.set_xlabel(f"{unit} (dashed line = average)", fontsize=6.5)
+            ax.text(max(v, end), yi, f" {txt}", va="center", fontsize=SMALL_PT)
+        ax.set_title(title, fontsize=SMALL_PT)
+        ax.set_xlabel(unit, fontsize=SMALL_PT)
         ax.set_xlim(0, max(vals + ends + [avg]) * 1.3 or 1)
         ax.grid(axis="y", visible=False)
         if pct:
             ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=None))
         else:
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-        ax.tick_params(axis="x", labelsize=6)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
+        ax.tick_params(axis="x", labelsize=SMALL_PT)
     for ax in (axes[0], axes[2]):
         ax.set_yticks(y, [c.names[s.id] for s in segs])
     axes[0].invert_yaxis()
@@ -655,6 +683,55 @@ def _kpis(c: _Ctx) -> None:
         "Bar charts comparing segments on average spend, response to the last campaign, "
         "retention risk and complaint rate, with 95 % ranges; dashed lines mark the average "
         "customer; grey panels show a figure that does not differ between segments.",
+    )
+
+
+def _trends(c: _Ctx) -> None:
+    """Share of customers, share of spend and response per segment over the last periods."""
+    trends = c.summary.trends
+    if trends is None or len(trends.periods) < 2:
+        return
+    periods = trends.periods
+    panels = [
+        ("share", "Share of customers"),
+        ("revenue_share", "Share of spend"),
+        ("response_rate", "Response rate"),
+    ]
+    legend_rows = math.ceil(len(trends.segments) / 2)
+    bottom = 0.75 + 0.19 * legend_rows
+    fig = _figure(6.6, 1.9 + bottom, left=0.5, right=0.1, top=0.45, bottom=bottom, wspace=0.45)
+    axes = fig.subplots(1, 3)
+    x = np.arange(len(periods))
+    step = max(1, math.ceil(len(periods) / 4))  # at most about four dates on an axis
+    ticks = sorted({*range(len(periods) - 1, -1, -step)})
+    for ax, (field, title) in zip(axes, panels, strict=True):
+        for seg in trends.segments:
+            values = np.array([np.nan if v is None else v for v in getattr(seg, field)])
+            colour = c.palette[seg.id % len(c.palette)]
+            ax.plot(x, values, color=colour, linewidth=1.6, marker="o", markersize=3)
+        ax.set_title(title, fontsize=SMALL_PT)
+        ax.set_xticks(ticks, [periods[i] for i in ticks], rotation=30, ha="right")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="x", visible=False)
+    fig.legend(
+        handles=[
+            Patch(color=c.palette[s.id % len(c.palette)], label=s.persona or f"Segment {s.id}")
+            for s in trends.segments
+        ],
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncols=2,
+    )
+    _title(fig, f"The segments over {len(periods)} periods")
+    c.save(
+        fig,
+        "trends",
+        "The segments over time",
+        f"Line charts of each segment's share of customers, share of spend and response to "
+        f"the last campaign for the {len(periods)} periods from {periods[0]} to "
+        f"{periods[-1]}.",
     )
 
 
@@ -725,11 +802,14 @@ def _shap_bar(c: _Ctx) -> None:
     order = np.argsort(weighted.sum(axis=1))[::-1][:10][::-1]
     ylabels = [wording.label(names[i]) for i in order]
     legend_rows = math.ceil(len(c.summary.segments) / 2)
+    left_margin = _text_width(ylabels)
+    xlabel = _fits(f"Overall {MARGIN_AXIS}", 6.6 - left_margin - 0.15, TEXT_PT)
+    xlines = xlabel.count("\n") + 1
     fig = _figure(
         6.6,
-        1.0 + 0.25 * len(order) + 0.2 * legend_rows,
-        left=_text_width(ylabels),
-        bottom=0.55 + 0.2 * legend_rows,
+        1.0 + 0.25 * len(order) + 0.2 * legend_rows + 0.16 * (xlines - 1),
+        left=left_margin,
+        bottom=0.55 + 0.2 * legend_rows + 0.16 * (xlines - 1),
     )
     ax = fig.add_subplot()
     left = np.zeros(len(order))
@@ -740,10 +820,9 @@ def _shap_bar(c: _Ctx) -> None:
     ax.set_yticks(range(len(order)), ylabels)
     ax.grid(axis="y", visible=False)
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_xlabel(f"Overall {MARGIN_AXIS}")
-    ax.set_title("What decides segment membership (exact SHAP of K-Means)")
-    axes_height = 0.15 + 0.25 * len(order)  # inches: the figure minus its margins
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.42 / axes_height), ncol=2)
+    ax.set_xlabel(xlabel)
+    _title(fig, "What decides segment membership (exact SHAP of K-Means)")
+    fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=2)
     top = [wording.label(names[i]) for i in order[::-1][:3]]
     c.save(
         fig,
@@ -761,7 +840,21 @@ def _shap_beeswarm(c: _Ctx) -> None:
     own, x, names, _labels = layout
     order = np.argsort(np.abs(own).mean(axis=0))[::-1][:8][::-1]
     ylabels = [wording.label(names[i]) for i in order]
-    fig = _figure(6.6, 0.85 + 0.32 * len(order), left=_text_width(ylabels), right=0.6)
+    left_margin = _text_width(ylabels)
+    xlabel = _fits(
+        "SHAP value: how far the feature moves the customer towards their own segment "
+        "(right) or the next-nearest one (left)",
+        6.6 - left_margin - 0.7,
+        TEXT_PT,
+    )
+    extra = 0.16 * xlabel.count("\n")
+    fig = _figure(
+        6.6,
+        0.85 + 0.32 * len(order) + extra,
+        left=left_margin,
+        right=0.6,
+        bottom=0.45 + extra,
+    )
     ax = fig.add_subplot()
     rng = np.random.default_rng(0)
     cmap = LinearSegmentedColormap.from_list("value", ["#3b6ea8", "#bbbbbb", "#c8553d"])
@@ -776,11 +869,8 @@ def _shap_beeswarm(c: _Ctx) -> None:
     ax.axvline(0, color="#555555", linewidth=0.8)
     ax.set_yticks(range(len(order)), ylabels)
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel(
-        "SHAP value: how far the feature moves the customer towards their own segment "
-        "(right) or the next-nearest one (left)"
-    )
-    ax.set_title("How each feature pushes customers into their segment (SHAP)")
+    ax.set_xlabel(xlabel)
+    _title(fig, "How each feature pushes customers into their segment (SHAP)")
     sm = matplotlib.cm.ScalarMappable(cmap=cmap)
     bar = fig.colorbar(sm, ax=ax, shrink=0.7, pad=0.02, fraction=0.03, ticks=[0, 1])
     bar.ax.set_yticklabels(["low", "high"])
@@ -812,28 +902,32 @@ def _drivers(c: _Ctx) -> None:
         drivers = s.drivers[:6][::-1]
         arrows = {"+": " ▲", "-": " ▼"}
         labels = [
-            f"{_short(wording.label(d.feature), 28)}{arrows.get(d.direction, '')}" for d in drivers
+            _wrap(f"{wording.label(d.feature)}{arrows.get(d.direction, '')}", 22) for d in drivers
         ]
+        row = 0.34 if any("\n" in x for x in labels) else 0.22
+        left_margin = _text_width([line for x in labels for line in x.split("\n")])
+        xlabel = "\n".join(
+            _fits(line, 3.35 - left_margin - 0.12)
+            for line in ("Share of what sets them apart", "▲ higher / ▼ lower values point here")
+        )
+        extra = 0.15 * (xlabel.count("\n") - 1)
         fig = _figure(
-            3.4,
-            0.85 + 0.21 * len(drivers),
-            left=_text_width(labels, 6.5),
+            3.35,
+            0.9 + row * len(drivers) + extra,
+            left=left_margin,
             right=0.12,
             top=0.3,
-            bottom=0.55,
+            bottom=0.6 + extra,
         )
         ax = fig.add_subplot()
         vals = [d.share for d in drivers]
         ax.barh(range(len(drivers)), vals, color=c.colour[s.id], height=0.65)
-        ax.set_yticks(range(len(drivers)), labels, fontsize=6.5)
+        ax.set_yticks(range(len(drivers)), labels, fontsize=SMALL_PT)
         ax.grid(axis="y", visible=False)
         ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-        ax.set_xlabel(
-            "Share of what sets them apart\n▲ higher / ▼ lower values point here",
-            fontsize=6.5,
-        )
-        ax.tick_params(axis="x", labelsize=6)
-        fig.suptitle("Drivers (SHAP)", x=0.02, ha="left", fontsize=8, fontweight="bold")
+        ax.set_xlabel(xlabel, fontsize=SMALL_PT)
+        ax.tick_params(axis="x", labelsize=SMALL_PT)
+        fig.suptitle("Drivers (SHAP)", x=0.02, ha="left", fontsize=TEXT_PT, fontweight="bold")
         slug = segment_slug(s)
         c.save(
             fig,
@@ -852,13 +946,18 @@ def _lime(c: _Ctx) -> None:
         weights = sorted(ex.weights, key=lambda w: abs(w.weight))[-6:]
         if not weights:
             continue
-        labels = [_short(w.condition or wording.label(w.feature), 42) for w in weights]
+        labels = [_wrap(w.condition or wording.label(w.feature), 24) for w in weights]
+        row = 0.34 if any("\n" in x for x in labels) else 0.22
+        left_margin = _text_width([line for x in labels for line in x.split("\n")])
+        xlabel = _fits("Effect on the chance of this segment", 3.35 - left_margin - 0.12)
+        extra = 0.15 * xlabel.count("\n")
         fig = _figure(
-            3.4,
-            0.7 + 0.21 * len(weights),
-            left=_text_width(labels, 6.5),
+            3.35,
+            0.75 + row * len(weights) + extra,
+            left=left_margin,
             right=0.12,
             top=0.3,
+            bottom=0.45 + extra,
         )
         ax = fig.add_subplot()
         vals = [w.weight for w in weights]
@@ -866,15 +965,16 @@ def _lime(c: _Ctx) -> None:
         ax.barh(range(len(weights)), vals, color=colours, height=0.65)
         ax.axvline(0, color="#555555", linewidth=0.8)
         ax.set_yticks(range(len(weights)), labels)
-        ax.tick_params(axis="y", labelsize=6.5)
-        ax.tick_params(axis="x", labelsize=6)
+        ax.tick_params(axis="y", labelsize=SMALL_PT)
+        ax.tick_params(axis="x", labelsize=SMALL_PT)
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel("Effect on the chance of this segment", fontsize=6.5)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
+        ax.set_xlabel(xlabel, fontsize=SMALL_PT)
         fig.suptitle(
-            f"Why customer {_short(ex.customer_id, 12)} is in this segment (LIME)",
+            f"Why customer {_short(ex.customer_id, 12)} is here (LIME)",
             x=0.02,
             ha="left",
-            fontsize=8,
+            fontsize=TEXT_PT,
             fontweight="bold",
         )
         slug = segment_slug(s)
@@ -892,7 +992,7 @@ def _lime(c: _Ctx) -> None:
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
-    return "\n".join(textwrap.wrap(str(text), width)[:4]) or str(text)
+    return "\n".join(textwrap.wrap(str(text), width, break_long_words=False)[:4]) or str(text)
 
 
 def _short(text: str, limit: int = 34) -> str:
@@ -908,7 +1008,7 @@ def _lift(c: _Ctx) -> None:
     info = c.summary.propensity.get("response")
     if info is None or not info.deciles or info.base_rate is None:
         return
-    fig = _figure(3.3, 2.4, left=0.6)
+    fig = _figure(3.3, 2.5, left=0.75, bottom=0.6)
     ax = fig.add_subplot()
     x = [d.decile for d in info.deciles]
     rates = [d.rate for d in info.deciles]
@@ -920,13 +1020,15 @@ def _lift(c: _Ctx) -> None:
         xytext=(0, 3),
         textcoords="offset points",
         ha="right",
-        fontsize=6.5,
+        fontsize=SMALL_PT,
     )
-    ax.text(1, rates[0], f"{info.deciles[0].lift:.1f}×", ha="center", va="bottom", fontsize=7)
+    ax.text(
+        1, rates[0], f"{info.deciles[0].lift:.1f}×", ha="center", va="bottom", fontsize=SMALL_PT
+    )
     ax.set_xticks(x)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_xlabel("Tenth of customers by propensity (1 = most likely)")
-    ax.set_ylabel("Responded to the last campaign")
+    ax.set_xlabel("Tenth of customers by propensity\n(1 = most likely)")
+    ax.set_ylabel("Responded to the\nlast campaign")
     ax.set_title("Response by propensity tenth")
     c.save(
         fig,
