@@ -47,9 +47,15 @@ document.getElementById('f').addEventListener('load', function () {{
     var full = ra.width > 0.8 * tr.getBoundingClientRect().width;
     if (ra.height > 0 && ra.bottom <= rs.top + 1 && full) cards += 1;
   }});
+  // the smallest scale a chart is drawn at (its width on screen / its own width)
+  var scale = 1;
+  doc.querySelectorAll('figure img').forEach(function (img) {{
+    var shown = img.getBoundingClientRect().width;
+    if (img.naturalWidth > 0) scale = Math.min(scale, shown / img.naturalWidth);
+  }});
   document.body.setAttribute('data-result',
     root.scrollWidth + '|' + root.clientWidth + '|' + wide.slice(0, 8).join(';') + '|'
-    + cards + '/' + rows.length);
+    + cards + '/' + rows.length + '|' + scale.toFixed(3));
 }});
 </script></body></html>"""
 
@@ -63,9 +69,10 @@ def _chromium() -> str:
     return found
 
 
-def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str], str]:
+def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str], str, float]:
     """(scroll width, visible width, elements past the right edge, "cards/rows" of the
-    at-a-glance table drawn as cards with their action on top) of `page` at 390 px."""
+    at-a-glance table drawn as cards with their action on top, the smallest scale a chart is
+    shown at) of `page` at 390 px."""
     host = tmp_path / f"host-{page.stem}.html"
     host.write_text(_HOST.format(src=page.resolve().as_uri(), width=WIDTH), encoding="utf-8")
     args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu"]
@@ -79,7 +86,7 @@ def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str], str]:
     ).stdout
     found = re.search(r'data-result="([^"]*)"', dom)
     assert found, "the measuring script did not run"
-    scroll, client, wide, cards = html.unescape(found.group(1)).split("|")
+    scroll, client, wide, cards, scale = html.unescape(found.group(1)).split("|")
     shot = tmp_path / f"{page.stem}-{WIDTH}.png"
     subprocess.run(
         [*args, f"--window-size={WIDTH},2400", f"--screenshot={shot}", page.resolve().as_uri()],
@@ -88,16 +95,18 @@ def _on_a_phone(page: Path, tmp_path: Path) -> tuple[int, int, list[str], str]:
         check=True,
     )
     assert shot.stat().st_size > 10_000  # a page was drawn
-    return int(scroll), int(client), [w for w in wide.split(";") if w], cards
+    return int(scroll), int(client), [w for w in wide.split(";") if w], cards, float(scale)
 
 
 def test_the_report_fits_a_phone(tmp_path):
     run = report_runs.rendered("real")
-    scroll, client, wide, cards = _on_a_phone(run.folder / "report.html", tmp_path)
+    scroll, client, wide, cards, scale = _on_a_phone(run.folder / "report.html", tmp_path)
     assert client <= WIDTH and scroll <= client, (scroll, client)
     assert wide == []
     segments = len(run.analysis.summary.segments)
     assert cards == f"{segments}/{segments}", "at a glance: not one card per segment, action first"
+    # charts keep their drawn size (smallest text 8.5 pt = 11 px), scrolling sideways if wide
+    assert scale > 0.99, f"a chart is shrunk to {scale:.0%} of its size: its text is unreadable"
 
 
 def test_the_email_fits_a_phone(tmp_path):
@@ -107,6 +116,6 @@ def test_the_email_fits_a_phone(tmp_path):
     msg = build_message(run.folder, ["anna@example.com"], sender="reports@example.com")
     page = tmp_path / "email.html"
     page.write_text(msg.get_body(("html",)).get_content(), encoding="utf-8")
-    scroll, client, wide, _ = _on_a_phone(page, tmp_path)
+    scroll, client, wide, *_ = _on_a_phone(page, tmp_path)
     assert client <= WIDTH and scroll <= client, (scroll, client)
     assert wide == []
