@@ -480,6 +480,30 @@ class Changes(_Model):
     highlights: list[str] = []
 
 
+class TrendSegment(_Model):
+    """One segment's figures over the periods of `Trends.periods` (None: not there then)."""
+
+    id: int
+    persona: str | None = None
+    #: share of customers, share of spend and response to the last campaign, per period
+    share: list[float | None]
+    revenue_share: list[float | None]
+    response_rate: list[float | None]
+
+
+class Trends(_Model):
+    """The last periods on record and this one, from history.db (three or more periods).
+
+    Each period's figures are those its run published (the latest run of the period);
+    segments keep their ids across months (identity matching), so a row is one segment.
+    """
+
+    periods: list[str]
+    segments: list[TrendSegment]
+    #: one sentence naming the largest move in share of customers over the whole window
+    headline: str = ""
+
+
 class Summary(_Model):
     schema_version: str = SCHEMA_VERSION
     run: RunInfo
@@ -505,6 +529,8 @@ class Summary(_Model):
     ab_note: str = ""
     #: month-over-month changes against the previous run (None for a first run)
     changes: Changes | None = None
+    #: sizes and KPIs over the last twelve periods (None below three periods on record)
+    trends: Trends | None = None
 
     def dumps(self) -> str:
         return self.model_dump_json(indent=2)

@@ -253,8 +253,12 @@ def _body(summary: Summary, attachments: list[str]) -> tuple[str, str]:
         for seg in sorted(summary.segments, key=lambda s: -s.size)
     ]
     customers = summary.data_quality.rows_in
-    headline = (summary.insights or [summary.concentration or ""])[0] or (
-        f"{summary.model.k} segments of {customers:,} customers."
+    # with three or more periods on record the trend leads; else the first insight
+    trend = summary.trends.headline if summary.trends is not None else ""
+    headline = (
+        trend
+        or (summary.insights or [summary.concentration or ""])[0]
+        or (f"{summary.model.k} segments of {customers:,} customers.")
     )
     context = {
         "title": _title(summary),

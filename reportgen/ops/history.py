@@ -346,6 +346,20 @@ def previous_run(path: Path, period: str) -> PreviousRun | None:
     )
 
 
+def recent_runs(path: Path, period: str, limit: int = 11) -> list[tuple[str, list[dict]]]:
+    """(period, segments) of the latest run of each of the `limit` periods before `period`,
+    oldest first (empty when the database does not exist)."""
+    with _read(path) as conn:
+        if conn is None:
+            return []
+        rows = conn.execute(
+            "SELECT period, segments FROM runs WHERE id IN (SELECT MAX(id) FROM runs "
+            "WHERE period < ? GROUP BY period) ORDER BY period DESC LIMIT ?",
+            (period, limit),
+        ).fetchall()
+    return [(row["period"], _segments(row)) for row in reversed(rows)]
+
+
 def assignments_of(conn: sqlite3.Connection, run_id: int) -> pd.Series:
     """customer_id (str) -> segment id for one run."""
     import pandas as pd

@@ -241,6 +241,10 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
         refit=refit,
         counter=counter,
     )
+    if db is not None:
+        from ..describe.trends import build as build_trends
+
+        analysis.summary.trends = build_trends(history.recent_runs(db, period), analysis.summary)
     wait = config.history.wait_seconds
     with history.recording(db, wait) if db is not None else nullcontext() as recorder:
         commit = recorder.commit if recorder is not None else None
