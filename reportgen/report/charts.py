@@ -415,18 +415,38 @@ def _heatmap(c: _Ctx) -> None:
     )
     z = ((means - mean) / std).fillna(0.0)
     ylabels = [wording.axis_label(f) for f in feats]
-    # the segments' names head the columns, slanted at 45 degrees in at most two lines (a
-    # column is narrower than a name at 8.5 pt); the margins above and to the right hold
-    # the longest line
+    # the segments' names head the columns (a column is narrower than a name at 8.5 pt):
+    # slanted at 45 degrees up to five segments, upright beyond (slanted names overhang to
+    # the right and would leave the columns too narrow for their numbers)
     xlabels = [_wrap(c.names[s.id], 20) for s in c.segments]
     longest = _text_width([line for x in xlabels for line in x.split("\n")])
     lines = max(x.count("\n") + 1 for x in xlabels)
-    top = 0.2 + 0.71 * (longest + 0.16 * lines)
+    slanted = len(c.segments) <= 5
+    if slanted:
+        top, right = 0.2 + 0.71 * (longest + 0.16 * lines), max(0.7, 0.71 * longest - 0.1)
+    else:
+        top, right = 0.25 + longest, 0.7
+    left = _text_width(ylabels) + 0.05
+    column = (6.6 - left - right - 0.3) / max(len(c.segments), 1)  # inches, minus the bar
+    texts = {
+        (s.id, f): wording.feature_value(f, float(means.loc[s.id, f]))
+        for s in c.segments
+        for f in feats
+    }
+    if _text_width(list(texts.values())) > 0.95 * column:
+        texts = {
+            k: (
+                wording.compact(float(means.loc[k[0], k[1]]))
+                if abs(means.loc[k[0], k[1]]) >= 1000
+                else v
+            )
+            for k, v in texts.items()
+        }
     fig = _figure(
         6.6,
         0.2 + top + 0.26 * len(feats),
-        left=_text_width(ylabels) + 0.05,
-        right=max(0.7, 0.71 * longest - 0.1),
+        left=left,
+        right=right,
         top=top,
         bottom=0.1,
     )
@@ -436,20 +456,22 @@ def _heatmap(c: _Ctx) -> None:
     im = ax.imshow(z.to_numpy().T, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
     for j, f in enumerate(feats):
         for i, s in enumerate(c.segments):
-            v = means.loc[s.id, f] if s.id in means.index else float("nan")
             zz = z.iloc[i, j]
             ax.text(
                 i,
                 j,
-                wording.feature_value(f, float(v)),
+                texts[(s.id, f)],
                 ha="center",
                 va="center",
                 fontsize=SMALL_PT,
                 color="white" if abs(zz) > 0.6 * lim else "#222222",
             )
-    ax.set_xticks(
-        range(len(c.segments)), xlabels, rotation=45, ha="left", va="bottom", linespacing=1.0
-    )
+    if slanted:
+        ax.set_xticks(
+            range(len(c.segments)), xlabels, rotation=45, ha="left", va="bottom", linespacing=1.0
+        )
+    else:
+        ax.set_xticks(range(len(c.segments)), xlabels, rotation=90, ha="center", va="bottom")
     ax.tick_params(axis="x", pad=2)
     ax.set_yticks(range(len(feats)), ylabels)
     for tick, s in zip(ax.get_xticklabels(), c.segments, strict=True):

@@ -18,6 +18,7 @@ from ..describe.brief import concentration
 from ..result import Kpis, KpiTest, Segment, Summary
 from ..schema import ENGINEERED
 from .brand import Brand, data_uri, ink
+from .colours import CHECKED
 from .figures import ChartInfo, revenue_shares, segment_names, segment_slug
 
 
@@ -520,4 +521,6 @@ def build_context(
         "subject": report.subject,
         "paper": report.paper,
         "source": Path(s.run.input_path).name,
+        #: segments beyond this many may share a look for colour-blind readers (colours.py)
+        "colours_checked": CHECKED,
     }
