@@ -78,14 +78,17 @@ def html_facts(html: str) -> dict[str, list[tuple[str, str, str]]]:
     soup = bs4.BeautifulSoup(html, "html.parser")
     out: dict[str, list] = {}
     for row in soup.select("table.glance tbody tr"):
-        cells = row.select("td")
-        name = cells[0].get_text(" ", strip=True)
-        shares = [s.get_text(strip=True) for s in cells[2].select("small")]
+
+        def cell(kind: str, row=row) -> str:
+            return row.select_one(f"td.{kind}").get_text(" ", strip=True)
+
+        name = cell("seg")
+        shares = [s.get_text(strip=True) for s in row.select_one("td.share").select("small")]
         facts = out.setdefault(name, [])
-        facts.append(("executive summary", "size", cells[1].get_text(strip=True)))
+        facts.append(("executive summary", "size", cell("count")))
         facts.append(("executive summary", "customer_share", shares[0]))
         facts.append(("executive summary", "revenue_share", shares[1]))
-        facts.append(("executive summary", "avg_spend", cells[3].get_text(strip=True)))
+        facts.append(("executive summary", "avg_spend", cell("spend")))
     for page in soup.select("article.persona"):
         name = page.select_one("h2").get_text(strip=True)
         facts = out.setdefault(name, [])
