@@ -198,9 +198,17 @@ def _report_options(command):
 @common_options
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Customer file (.csv, .tsv, .xlsx, .parquet). Default: the bundled synthetic sample.",
+    help="Customer file (.csv, .tsv, .xlsx, .parquet) or a database URL (sqlite:///x.db, "
+    "postgresql://user@host/db) with --table or --query. Default: the bundled synthetic sample.",
+)
+@click.option("--table", default=None, help="Database table to read (with a URL in --data).")
+@click.option("--query", default=None, help='Database query to read, "SELECT …" (with a URL).')
+@click.option(
+    "--segments-to",
+    default=None,
+    help="Also replace a database table with segments.csv's rows, in one transaction: "
+    "URL/TABLE, e.g. sqlite:///crm.db/segments.",
 )
 @click.option(
     "--out",
@@ -224,7 +232,21 @@ def _report_options(command):
 )
 @_report_options
 @click.pass_context
-def run(ctx, data, out, k, period, no_report, refit, no_history, brand, templates) -> None:
+def run(
+    ctx,
+    data,
+    table,
+    query,
+    segments_to,
+    out,
+    k,
+    period,
+    no_report,
+    refit,
+    no_history,
+    brand,
+    templates,
+) -> None:
     """Segment a customer file and write segments.csv, summary.json, model.json and the report.
 
     Every run with a period is recorded in the history database (history.db beside the run
@@ -234,11 +256,30 @@ def run(ctx, data, out, k, period, no_report, refit, no_history, brand, template
     from .assets import sample_data_path
     from .ops.runner import run_job
 
-    config = _config(ctx, _nested(clustering={"k": k}, report=_report_flags(brand, templates)))
+    config = _config(
+        ctx,
+        _nested(
+            clustering={"k": k},
+            report=_report_flags(brand, templates),
+            input={"table": table, "query": query},
+            output={"segments_to": segments_to},
+        ),
+    )
+    if table and query:
+        config.input.table = config.input.query = None
+        from .errors import InputError
+
+        raise InputError("--table and --query: give one of them, not both")
+    if table:
+        config.input.query = None  # a flag overrides the config file's choice
+    if query:
+        config.input.table = None
     if no_history:
         config.history.enabled = False
     period = _period(period)
-    data = data or sample_data_path()
+    data = data or config.input.url or sample_data_path()
+    if "://" not in str(data):
+        data = Path(data)
     out = out or Path("output") / period
     output = ctx.obj["out"]
     result = run_job(

@@ -36,6 +36,14 @@ class InputConfig(_Section):
     sheet: str | int = 0
     #: field delimiter; detected (tab, comma, semicolon) when empty.
     delimiter: str | None = None
+    #: a database instead of a file: a SQLAlchemy URL (sqlite:///customers.db,
+    #: postgresql://user@host/db) and one of `table` or `query`; `--data`, `--table` and
+    #: `--query` override them. Never a password in the URL: REPORTGEN_DB_PASSWORD or the
+    #: file `password_file` names holds it.
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+    password_file: str | None = None
 
     @field_validator("date_format")
     @classmethod
@@ -144,6 +152,9 @@ class SamplingConfig(_Section):
 class OutputConfig(_Section):
     #: also write segments.parquet (same columns as segments.csv; faster for big tables).
     segments_parquet: bool = False
+    #: also replace a database table with segments.csv's rows: URL/TABLE, e.g.
+    #: sqlite:///crm.db/segments (`run --segments-to` overrides).
+    segments_to: str | None = None
 
 
 class InterpretationConfig(_Section):

@@ -25,3 +25,10 @@ class DeliveryError(ReportgenError):
     """Sending the report failed (SMTP refused, authentication failed, ...)."""
 
     exit_code = 1
+
+
+class Unreachable(ReportgenError):
+    """A database server that does not answer: not the input's fault, so exit code 1 (the
+    same command may work a minute later)."""
+
+    exit_code = 1

@@ -234,6 +234,9 @@ class Table:
     whole: _Raw | None = None
     #: the enrollment-date format, known once the first chunk is read
     date_format: str | None = None
+    #: rows from elsewhere than a file: a database table or query (input/database.py) or a
+    #: DataFrame (input/frame.py); anything with `raw_chunks(chunk_rows)`
+    database: Any = None
 
     def raw_chunks(self, chunk_rows: int | None) -> Iterator[_Raw]:
         if self.fmt == "csv":
@@ -251,6 +254,9 @@ class Table:
                 text_cols,
                 chunk_rows,
             )
+        elif self.database is not None:
+            for data, rows in self.database.raw_chunks(chunk_rows):
+                yield _drop_blank_rows(_Raw(self.headers, data, rows))
         elif self.fmt == "parquet" and self.whole is None:
             yield from _parquet_chunks(self.path, self.file, self.headers, chunk_rows)
         else:
@@ -354,6 +360,51 @@ def open_table(path: str | Path, config: Config, issues: _Issues | None = None) 
         missing_optional,
         meta,
         whole,
+    )
+
+
+def open_database(data: str | Path, config: Config, issues: _Issues | None = None) -> Table:
+    """Open a database table or query (`[input] table` / `query`) and match its columns."""
+    from .database import DatabaseSource
+
+    issues = issues or _Issues(strict=True)
+    source = DatabaseSource(data, config.input.table, config.input.query, config)
+    matched, extras, missing_required, missing_optional = _match_columns(
+        source.headers, config.columns, source.file, issues
+    )
+    return Table(
+        Path("."),
+        source.file,
+        "sql",
+        source.sha256,
+        source.headers,
+        matched,
+        extras,
+        missing_required,
+        missing_optional,
+        database=source,
+    )
+
+
+def open_frame(frame: pd.DataFrame, config: Config, name: str = "DataFrame") -> Table:
+    """A DataFrame read like a file: its columns matched, its rows converted chunk by chunk."""
+    from .frame import FrameRows
+
+    rows = FrameRows(frame, name)
+    matched, extras, missing_required, missing_optional = _match_columns(
+        rows.headers, config.columns, rows.file, _Issues(strict=True)
+    )
+    return Table(
+        Path("."),
+        rows.file,
+        "dataframe",
+        rows.sha256,
+        rows.headers,
+        matched,
+        extras,
+        missing_required,
+        missing_optional,
+        database=rows,
     )
 
 

@@ -33,6 +33,7 @@ from .load import (
     check_filled,
     check_unique_ids,
     no_data_rows,
+    open_database,
     open_table,
 )
 
@@ -53,6 +54,12 @@ class Source:
 
     @classmethod
     def from_file(cls, path, config: Config) -> Source:
+        """A customer file, or a database when `path` is a URL (or an SQLite file with
+        `[input] table` or `query`)."""
+        from .database import is_database
+
+        if is_database(path, config.input.table, config.input.query):
+            return cls(table=open_database(path, config), config=config)
         return cls(table=open_table(path, config), config=config)
 
     @classmethod

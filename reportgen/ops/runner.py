@@ -200,6 +200,10 @@ def run_job(
     from ..parallel import Worker
 
     say = progress or (lambda _m: None)
+    if config.output.segments_to:  # a bad target fails now, not after the analysis
+        from ..output.database import check_target
+
+        check_target(config.output.segments_to)
     say(f"Reading {data}")
     renderer = None
     if report:
@@ -264,6 +268,14 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
                     # the history row first: its id is segments.csv's run_id
                     run_id = recorder.add(analysis, Path(out)) if recorder is not None else None
                     write_files(analysis, folder, config.output.segments_parquet, run_id)
+                    if config.output.segments_to:
+                        from ..output.database import write_table
+                        from ..output.files import segment_slices
+
+                        say(f"Replacing the table {config.output.segments_to}")
+                        write_table(
+                            config.output.segments_to, segment_slices(analysis, run_id), config
+                        )
                     if renderer is not None:
                         renderer.result()
                 except OSError as exc:  # a full disk, a quota, a folder made read-only

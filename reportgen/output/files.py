@@ -98,20 +98,26 @@ def write_segments(
 ) -> None:
     """segments.csv (and segments.parquet) in slices, so the text never exists for all rows;
     `run_id` is the history row of this run (None: not recorded)."""
+    writer = SegmentsWriter(
+        folder / "segments.csv", folder / "segments.parquet" if parquet else None
+    )
+    try:
+        for rows in segment_slices(analysis, run_id):
+            writer.write(rows)
+    finally:
+        writer.close()
+
+
+def segment_slices(analysis: Analysis, run_id: int | None = None):
+    """segments.csv's rows, WRITE_ROWS at a time (the text never exists for all rows)."""
     from ..scoring.model import model_parts
     from ..scoring.score import segments_table
 
     parts = model_parts(analysis.model)
     customers = analysis.customers
-    writer = SegmentsWriter(
-        folder / "segments.csv", folder / "segments.parquet" if parquet else None
-    )
-    try:
-        for start in range(0, max(len(customers), 1), WRITE_ROWS):
-            rows = customers.iloc[start : start + WRITE_ROWS]
-            writer.write(segments_table(rows, parts, analysis.summary.run.period, run_id))
-    finally:
-        writer.close()
+    for start in range(0, max(len(customers), 1), WRITE_ROWS):
+        rows = customers.iloc[start : start + WRITE_ROWS]
+        yield segments_table(rows, parts, analysis.summary.run.period, run_id)
 
 
 def write_files(

@@ -520,7 +520,8 @@ def build_context(
         "author": report.author,
         "subject": report.subject,
         "paper": report.paper,
-        "source": Path(s.run.input_path).name,
+        # a file by its name; a database by its URL (password masked) and table or query
+        "source": s.run.input_path if "://" in s.run.input_path else Path(s.run.input_path).name,
         #: segments beyond this many may share a look for colour-blind readers (colours.py)
         "colours_checked": CHECKED,
     }
