@@ -200,7 +200,8 @@ def test_the_analysis_imports_no_rendering_or_cli_library():
 #: the layers, lowest first (README, "Architecture"); a module imports only its own layer or
 #: lower ones. "core" is the package's top-level modules.
 LAYERS = ["core", "input", "scoring", "fitting", "describe", "pipeline", "output", "report", "ops"]
-TOP = {"pipeline": "pipeline", "cli": "cli", "__main__": "cli"}
+#: the Python API (api.py) sits where the CLI does: both are front ends over the layers
+TOP = {"pipeline": "pipeline", "cli": "cli", "__main__": "cli", "api": "cli"}
 
 
 def _layer(module: str) -> str:
@@ -226,8 +227,10 @@ def test_lower_layers_never_import_higher_ones():
                 targets = [".".join(base + ([node.module] if node.module else []))]
                 if not node.module:
                     targets = [".".join(base + [a.name]) for a in node.names]
+                # the package root's lazy `reportgen.segment` is the public facade, above all
+                mine = "cli" if module == "reportgen" else _layer(module)
                 for target in targets:
-                    if order[_layer(target)] > order[_layer(module)]:
+                    if order[_layer(target)] > order[mine]:
                         wrong.append(f"{module} imports {target}")
     assert not wrong, wrong
 

@@ -312,6 +312,8 @@ def open_table(path: str | Path, config: Config, issues: _Issues | None = None) 
     path = Path(path)
     issues = issues or _Issues(strict=True)
     file = str(path)
+    if path.is_dir():
+        raise InputError(f"{file}: is a directory — give the path of the customer file")
     suffix = path.suffix.lower()
     if suffix in TEXT_EXTENSIONS:
         fmt = "csv"
