@@ -265,15 +265,7 @@ def run(
             output={"segments_to": segments_to},
         ),
     )
-    if table and query:
-        config.input.table = config.input.query = None
-        from .errors import InputError
-
-        raise InputError("--table and --query: give one of them, not both")
-    if table:
-        config.input.query = None  # a flag overrides the config file's choice
-    if query:
-        config.input.table = None
+    _one_source(config, table, query)
     if no_history:
         config.history.enabled = False
     period = _period(period)
@@ -293,6 +285,18 @@ def run(
         counter=output.count,
     )
     click.echo(str(result))
+
+
+def _one_source(config: Config, table: str | None, query: str | None) -> None:
+    """--table and --query exclude each other; either flag overrides the config's choice."""
+    if table and query:
+        from .errors import InputError
+
+        raise InputError("--table and --query: give one of them, not both")
+    if table:
+        config.input.query = None
+    if query:
+        config.input.table = None
 
 
 def _period(value: str | None) -> str:
@@ -438,10 +442,12 @@ def history(ctx, db, as_json) -> None:
 )
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Customers to score (.csv, .tsv, .xlsx, .parquet).",
+    help="Customers to score (.csv, .tsv, .xlsx, .parquet), or a database URL with --table "
+    "or --query.",
 )
+@click.option("--table", default=None, help="Database table to read (with a URL in --data).")
+@click.option("--query", default=None, help='Database query to read, "SELECT …" (with a URL).')
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -449,11 +455,13 @@ def history(ctx, db, as_json) -> None:
     help="CSV to write (customer_id, segment, persona, excluded_from_fit, ...).",
 )
 @click.pass_context
-def assign(ctx, model_path, data, out) -> None:
+def assign(ctx, model_path, data, table, query, out) -> None:
     """Assign customers to the segments of a saved model, without refitting."""
     from .ops.runner import assign_job
 
-    done = assign_job(model_path, data, out, _config(ctx))
+    config = _config(ctx, _nested(input={"table": table, "query": query}))
+    _one_source(config, table, query)
+    done = assign_job(model_path, data if "://" in data else Path(data), out, config)
     sizes = ", ".join(f"{k}: {v:,}" for k, v in done.sizes.items())
     ctx.obj["out"].progress(f"{done.customers:,} customers assigned ({sizes})")
     click.echo(str(done.out))

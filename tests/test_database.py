@@ -293,3 +293,14 @@ def test_segments_to_postgresql(postgres, tmp_path):
     result = _run(url, tmp_path / "again", "--table", "customers", "--segments-to", target, env=env)
     assert result.exit_code == 0, result.output
     assert len(_table(url, "crm_segments", PASSWORD)) == 2240
+
+
+def test_assign_scores_a_database_table_with_a_saved_model(sqlite_db, tmp_path):
+    out = tmp_path / "run"
+    assert _run(f"sqlite:///{sqlite_db}", out, "--table", "customers").exit_code == 0
+    scores = tmp_path / "scores.csv"
+    args = ["--quiet", "assign", "--model", out, "--data", f"sqlite:///{sqlite_db}"]
+    result = invoke([*args, "--query", "SELECT * FROM customers", "--out", scores])
+    assert result.exit_code == 0, result.output
+    assigned = pd.read_csv(scores).merge(pd.read_csv(out / "segments.csv"), on="customer_id")
+    assert len(assigned) == 2240 and (assigned["segment_x"] == assigned["segment_y"]).all()
