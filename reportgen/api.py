@@ -38,12 +38,13 @@ def _config(config: Config | str | Path | None, overrides: dict[str, Any]) -> Co
 
 
 def _source(data: Any, config: Config):
+    from .input.database import data_location
     from .input.load import open_frame
     from .input.scan import Source
 
     if isinstance(data, pd.DataFrame):
         return Source(table=open_frame(data, config), config=config)
-    return Source.from_file(data if "://" in str(data) else Path(data), config)
+    return Source.from_file(data_location(data), config)
 
 
 @dataclass

@@ -126,6 +126,16 @@ def _nested(**sections: dict) -> dict:
     return out
 
 
+def _database_options(command):
+    """--table / --query: what to read when --data is a database URL."""
+    command = click.option(
+        "--query", default=None, help='Database query to read, "SELECT …" (with a URL).'
+    )(command)
+    return click.option(
+        "--table", default=None, help="Database table to read (with a URL in --data)."
+    )(command)
+
+
 class _Group(click.Group):
     """Turns the project's own errors into one-line messages and their exit codes."""
 
@@ -202,8 +212,7 @@ def _report_options(command):
     help="Customer file (.csv, .tsv, .xlsx, .parquet) or a database URL (sqlite:///x.db, "
     "postgresql://user@host/db) with --table or --query. Default: the bundled synthetic sample.",
 )
-@click.option("--table", default=None, help="Database table to read (with a URL in --data).")
-@click.option("--query", default=None, help='Database query to read, "SELECT …" (with a URL).')
+@_database_options
 @click.option(
     "--segments-to",
     default=None,
@@ -254,6 +263,7 @@ def run(
     and the report shows what changed since.
     """
     from .assets import sample_data_path
+    from .input.database import data_location
     from .ops.runner import run_job
 
     config = _config(
@@ -269,9 +279,7 @@ def run(
     if no_history:
         config.history.enabled = False
     period = _period(period)
-    data = data or config.input.url or sample_data_path()
-    if "://" not in str(data):
-        data = Path(data)
+    data = data_location(data or config.input.url or sample_data_path())
     out = out or Path("output") / period
     output = ctx.obj["out"]
     result = run_job(
@@ -446,8 +454,7 @@ def history(ctx, db, as_json) -> None:
     help="Customers to score (.csv, .tsv, .xlsx, .parquet), or a database URL with --table "
     "or --query.",
 )
-@click.option("--table", default=None, help="Database table to read (with a URL in --data).")
-@click.option("--query", default=None, help='Database query to read, "SELECT …" (with a URL).')
+@_database_options
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -457,11 +464,12 @@ def history(ctx, db, as_json) -> None:
 @click.pass_context
 def assign(ctx, model_path, data, table, query, out) -> None:
     """Assign customers to the segments of a saved model, without refitting."""
+    from .input.database import data_location
     from .ops.runner import assign_job
 
     config = _config(ctx, _nested(input={"table": table, "query": query}))
     _one_source(config, table, query)
-    done = assign_job(model_path, data if "://" in data else Path(data), out, config)
+    done = assign_job(model_path, data_location(data), out, config)
     sizes = ", ".join(f"{k}: {v:,}" for k, v in done.sizes.items())
     ctx.obj["out"].progress(f"{done.customers:,} customers assigned ({sizes})")
     click.echo(str(done.out))

@@ -28,6 +28,12 @@ PASSWORD_ENV = "REPORTGEN_DB_PASSWORD"
 SQLITE_SUFFIXES = {".db", ".sqlite", ".sqlite3"}
 
 
+def data_location(data: str | Path) -> str | Path:
+    """`--data` as given: a URL stays text (a Path would fold `sqlite:///` to `sqlite:/`),
+    anything else is a file path."""
+    return data if "://" in str(data) else Path(data)
+
+
 def is_database(data: str | Path, table: str | None, query: str | None) -> bool:
     """Is `data` a database: a URL (scheme://), or an SQLite file given with a table/query."""
     text = str(data)
@@ -97,8 +103,11 @@ def _engine(url):
         raise InputError(f"{shown(url)}: the database driver is not installed — {hint}") from None
 
 
-def _failed(where: str, exc: Exception, query: bool = False) -> Exception:
-    """One line from a database error: what failed, where, and what to do."""
+def _failed(
+    where: str, exc: Exception, query: bool = False, otherwise: str | None = None
+) -> Exception:
+    """One line from a database error: what failed, where, and what to do; `otherwise` is
+    the message for an error that is neither a missing table, a login nor the server."""
     from sqlalchemy import exc as sa
 
     detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
@@ -119,7 +128,8 @@ def _failed(where: str, exc: Exception, query: bool = False) -> Exception:
         or "could not translate host" in low
     ):
         return Unreachable(f"{where}: the database server does not answer ({detail})")
-    return InputError(f"{where}: the query failed ({detail}) — check --query or --table")
+    otherwise = otherwise or "the query failed ({detail}) — check --query or --table"
+    return InputError(f"{where}: " + otherwise.format(detail=detail))
 
 
 class DatabaseSource:

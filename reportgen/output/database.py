@@ -65,7 +65,7 @@ def write_table(target: str, slices: Iterable[pd.DataFrame], config: Config) -> 
     from ..input.database import _engine, _failed, _url, shown
 
     raw_url, name = split_target(target)
-    if "://" in raw_url and raw_url.startswith("sqlite:///"):
+    if raw_url.startswith("sqlite:///"):
         from pathlib import Path
 
         Path(raw_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -96,14 +96,12 @@ def write_table(target: str, slices: Iterable[pd.DataFrame], config: Config) -> 
     except (InputError, Unreachable):
         raise
     except Exception as exc:
-        error = _failed(where, exc)
-        if isinstance(error, InputError) and "the query failed" in str(error):
-            detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
-            error = InputError(
-                f"{where}: cannot write the segments ({detail}) — check the table name and "
-                "that the user may create and drop tables there; the old table is unchanged"
-            )
-        raise error from None
+        raise _failed(
+            where,
+            exc,
+            otherwise="cannot write the segments ({detail}) — check the table name and that "
+            "the user may create and drop tables there; the old table is unchanged",
+        ) from None
     finally:
         engine.dispose()
     return rows
