@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import wording
 from ..result import Summary, Trends, TrendSegment
+from .changes import proportion_noise
 
 #: periods shown, this one included
 WINDOW = 12
@@ -86,8 +87,7 @@ def _headline(periods: list[str], segments: list[TrendSegment], totals: list[int
             continue
         first, last = known[0], known[-1]
         a, b = seg.share[first], seg.share[last]
-        na, nb = max(totals[first], 1), max(totals[last], 1)
-        noise = 1.96 * math.sqrt(a * (1 - a) / na + b * (1 - b) / nb)
+        noise = proportion_noise(a, max(totals[first], 1), b, max(totals[last], 1))
         if abs(b - a) > noise and (best is None or abs(b - a) > best[0]):
             best = (abs(b - a), seg, first)
     span = f"{periods[0]} to {periods[-1]}"
