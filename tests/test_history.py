@@ -244,6 +244,25 @@ def test_a_failed_first_run_creates_no_database(tmp_path, small_file, fast, monk
     assert not out.exists()  # the folder this run created for its output is gone again
 
 
+def test_a_stop_while_history_opens_leaves_no_database(tmp_path, small_file, fast, monkeypatch):
+    """SIGTERM can land after sqlite3.connect created the file but before the recorder holds
+    the connection; the file this run created must still be removed."""
+    import sqlite3
+
+    real = sqlite3.connect
+
+    def connect_then_stop(path, *args, **kwargs):
+        real(path, *args, **kwargs).close()  # the file now exists
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(history.sqlite3, "connect", connect_then_stop)
+    out = tmp_path / "output"
+    config = load_config(fast, environ={})
+    with pytest.raises(KeyboardInterrupt):
+        run_job(small_file, out / "2026-10", config, None, "2026-10", report=False)
+    assert not (out / "history.db").exists()
+
+
 def test_history_and_changes_with_the_report_on(tmp_path, small_file, fast):
     oct_file, nov_file = _months(small_file, tmp_path)
     out = tmp_path / "output"

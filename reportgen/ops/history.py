@@ -176,6 +176,9 @@ class Recorder:
         self.existed = self.path.exists()
         self.conn: sqlite3.Connection | None = None
         self.run_id: int | None = None
+        # Set before connecting: a stop (SIGTERM) between sqlite3.connect creating the file
+        # and `self.conn` being assigned must still remove the file this run created.
+        self.opened = False
 
     def add(self, analysis: Analysis, folder: Path) -> int:
         """Stage `analysis` (written to `folder`) in the transaction; returns its run id."""
@@ -184,6 +187,7 @@ class Recorder:
             raise InputError("a run without a period cannot be recorded — pass --period YYYY-MM")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.opened = True
             conn = self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.wait)
             conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.split(";"):
@@ -286,8 +290,9 @@ def recording(path: Path, wait: float = 30.0) -> Iterator[Recorder]:
             if recorder.conn.in_transaction:
                 recorder.conn.execute("ROLLBACK")
             recorder.conn.close()
-            if not recorder.existed:
-                recorder.path.unlink(missing_ok=True)
+        if recorder.opened and not recorder.existed:
+            recorder.path.unlink(missing_ok=True)
+            Path(f"{recorder.path}-journal").unlink(missing_ok=True)
         raise
     if recorder.conn is not None:
         try:
