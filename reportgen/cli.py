@@ -239,6 +239,13 @@ def _report_options(command):
     is_flag=True,
     help="Neither compare with nor record in the run history (history.db).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default=None,
+    help="local (default): read the table in this process; spark: read, score and summarise "
+    'it with Apache Spark ([engine] master; pip install "reportgen[spark]").',
+)
 @_report_options
 @click.pass_context
 def run(
@@ -253,6 +260,7 @@ def run(
     no_report,
     refit,
     no_history,
+    engine,
     brand,
     templates,
 ) -> None:
@@ -273,6 +281,7 @@ def run(
             report=_report_flags(brand, templates),
             input={"table": table, "query": query},
             output={"segments_to": segments_to},
+            engine={"name": engine},
         ),
     )
     _one_source(config, table, query)

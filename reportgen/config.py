@@ -306,6 +306,17 @@ class SmtpConfig(_Section):
         return self
 
 
+class EngineConfig(_Section):
+    #: "local" reads the table chunk by chunk in this process; "spark" reads it with Apache
+    #: Spark (pip install "reportgen[spark]", Java 17): a Parquet dataset, CSV files or a
+    #: catalog table, scored and summarised on the executors (README, "Scaling out")
+    name: Literal["local", "spark"] = "local"
+    #: Spark master: local[*] (every core of this machine), spark://host:7077, yarn, ...
+    master: str = "local[*]"
+    #: extra Spark settings, e.g. {"spark.executor.memory" = "4g"}
+    settings: dict[str, str] = {}
+
+
 class Config(_Section):
     #: the seed of every random step (numpy takes 0 to 2**32 - 1)
     seed: int = Field(42, ge=0, le=2**32 - 1)
@@ -325,6 +336,7 @@ class Config(_Section):
     report: ReportConfig = ReportConfig()
     history: HistoryConfig = HistoryConfig()
     smtp: SmtpConfig = SmtpConfig()
+    engine: EngineConfig = EngineConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -41,10 +42,10 @@ from .result import (
     Segment,
     Summary,
 )
-from .scoring.aggregates import SegmentTotals
+from .scoring.aggregates import NEAR, NearCounts, SegmentTotals
 from .scoring.features import DEFAULT_FEATURES_REASON
 from .scoring.model import ModelParts, model_parts
-from .scoring.score import SCORE_COLUMNS, score
+from .scoring.score import score
 
 Progress = Callable[[str], None]
 
@@ -138,9 +139,10 @@ def analyse(
     started = datetime.now(UTC).replace(microsecond=0).isoformat()
     tell = counter or (lambda _step, _done, _total: None)
 
+    spark = getattr(source, "engine", "local") == "spark"  # engine/spark.py's SparkSource
     with stages.stage("scan", "Reading and checking every row"):
-        table = scan(
-            source,
+        read = source.scan if spark else partial(scan, source)  # type: ignore[union-attr]
+        table = read(
             sampling.fit_rows,
             config.seed,
             sampling.chunk_rows,
@@ -149,13 +151,20 @@ def analyse(
     fitted = fit(table, config, stages, parts, previous)
     try:  # the checks run in a second process until `finish` collects them
         with stages.stage("score", f"Scoring all {table.rows:,} customers"):
-            customers, totals = score_table(
-                source, fitted.parts, config, lambda done: tell("scored", done, table.rows)
-            )
+            if spark:  # the executors write the segments; nothing per customer comes back
+                totals, near = source.score_all(fitted.parts, config, period)
+                customers = pd.DataFrame()
+            else:
+                customers, totals = score_table(
+                    source, fitted.parts, config, lambda done: tell("scored", done, table.rows)
+                )
+                near = NearCounts.of(customers)
         summary = _summary(table, fitted, totals, config, started, period, previous, parts)
-        summary.boundary = boundary(customers)
+        summary.boundary = boundary(near)
         summary.propensity = dict(fitted.propensity_info)
         analysis = Analysis(summary=summary, customers=customers)
+        if spark:
+            analysis.scored = source.scored
 
         with stages.stage("interpret", "Explaining the segments"):
             from .describe.interpret import interpret
@@ -216,21 +225,7 @@ def score_table(
     done = 0
     for frame, _rows in source.chunks(config.sampling.chunk_rows):
         result = score(parts, frame.reset_index(drop=True), source.path)
-        chunk = SegmentTotals.from_chunk(
-            result.features,
-            result.cleaned,
-            result.customers["segment"].to_numpy(),
-            ids,
-            recency,
-            result.customers["exclusion_reason"].to_numpy(dtype=object),
-            result.report,
-            result.customers["data_issue"],
-            {
-                c: result.customers[c].to_numpy()
-                for c in SCORE_COLUMNS.values()
-                if c in result.customers
-            },
-        )
+        chunk = SegmentTotals.of_scored(result, ids, recency)
         totals = chunk if totals is None else totals.merge(chunk)
         frames.append(result.customers)
         done += len(frame)
@@ -240,27 +235,18 @@ def score_table(
     return customers, totals
 
 
-#: a customer is near a segment boundary when the next-nearest centre is at most this much
-#: farther away than their own (margin_to_next_segment <= NEAR * distance_to_centroid)
-NEAR = 0.1
-
-
-def boundary(customers: pd.DataFrame) -> dict[str, Any]:
+def boundary(near: NearCounts) -> dict[str, Any]:
     """How many customers sit near a segment boundary, overall and per segment."""
-    near = (
-        customers["margin_to_next_segment"].to_numpy()
-        <= NEAR * customers["distance_to_centroid"].to_numpy()
-    )
-    seg = customers["segment"].to_numpy()
-    ids, counts = np.unique(seg, return_counts=True)
-    hits = np.bincount(np.searchsorted(ids, seg[near]), minlength=len(ids))
+    total = int(near.counts.sum())
     return {
         "definition": f"the next-nearest segment centre is at most {NEAR:.0%} farther away "
         "than the customer's own (margin_to_next_segment ≤ "
         f"{NEAR} × distance_to_centroid in segments.csv)",
-        "share": round(float(near.mean()) if len(near) else 0.0, 4),
+        "share": round(float(near.hits.sum() / total) if total else 0.0, 4),
         "per_segment": {
-            str(int(s)): round(float(h / c), 4) for s, h, c in zip(ids, hits, counts, strict=True)
+            str(int(s)): round(float(h / c), 4)
+            for s, h, c in zip(near.ids, near.hits, near.counts, strict=True)
+            if c
         },
     }
 

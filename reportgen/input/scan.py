@@ -173,7 +173,7 @@ def scan(
         frame = source.loaded.frame
         sampler = BottomK(sample_rows, seed)
         sampler.add(frame, 0)
-        return Scan(source.loaded.info, len(frame), sampler.result()[0], _latest(frame))
+        return Scan(source.loaded.info, len(frame), sampler.result()[0], latest_enrolled(frame))
     table = source.table
     sampler = BottomK(sample_rows, seed)
     ids: list[pd.Series] = []
@@ -192,7 +192,7 @@ def scan(
             rows.append(numbers)
         for column, n in frame.isna().sum().items():
             missing[column] = missing.get(column, 0) + int(n)
-        chunk_latest = _latest(frame)
+        chunk_latest = latest_enrolled(frame)
         if chunk_latest is not None and (latest is None or chunk_latest > latest):
             latest = chunk_latest
         if progress is not None:
@@ -211,7 +211,7 @@ def scan(
     return Scan(table.info(count, missing), count, sampler.result()[0], latest)
 
 
-def _latest(frame: pd.DataFrame) -> pd.Timestamp | None:
+def latest_enrolled(frame: pd.DataFrame) -> pd.Timestamp | None:
     if schema.ENROLLED not in frame or frame.empty:
         return None
     value = frame[schema.ENROLLED].max()

@@ -224,14 +224,58 @@ def run_job(
             renderer.cancel()
 
 
+@contextmanager
+def _source(data, config: Config, out: Path, recorded: bool, say: Progress):
+    """The table to analyse: a local `Source`, or with `[engine] name = "spark"` a
+    `SparkSource` whose executors write the segments into a staging folder beside `out`
+    (a `.<name>.partial-*` folder: removed on failure, or by the next run after a kill)."""
+    if config.engine.name == "local":
+        from ..input.scan import Source
+
+        yield Source.from_file(data, config)
+        return
+    if recorded:
+        raise InputError(
+            "--engine spark does not keep the monthly history yet (the migration between "
+            "months needs per-customer rows it does not store) — add --no-history, or set "
+            "[history] enabled = false"
+        )
+    if config.output.segments_to:
+        raise InputError(
+            "--segments-to: not with --engine spark yet — its segments are written as "
+            "Parquet in the run folder (segments/); load them from there"
+        )
+    from ..engine import spark
+
+    session, started = spark.start(config)
+    staging = None
+    try:
+        say(f"Spark {session.version} on {session.sparkContext.master}")
+        source = spark.SparkSource(str(data), config, session, config.input.table)
+        parent = Path(out).resolve().parent
+        staging = Path(tempfile.mkdtemp(prefix=f".{Path(out).name}.partial-spark-", dir=parent))
+        source.scored_dir = staging / "scored"
+        yield source
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if started:
+            session.stop()
+
+
 def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
-    from ..input.scan import Source
+    from . import history
+
+    db = history.db_path(config, out) if config.history.enabled and period else None
+    with _source(data, config, out, db is not None, say) as source:
+        return _run_on(source, db, out, config, say, period, renderer, refit, counter)
+
+
+def _run_on(source, db, out, config, say, period, renderer, refit, counter) -> Path:
     from ..output.files import write_files
     from ..pipeline import analyse
     from . import history
 
-    source = Source.from_file(data, config)
-    db = history.db_path(config, out) if config.history.enabled and period else None
     previous = history.previous_run(db, period) if db is not None else None
     if previous is not None:
         how = "refitting and matching to" if refit else "scoring with the model of"
@@ -268,6 +312,18 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
                     # the history row first: its id is segments.csv's run_id
                     run_id = recorder.add(analysis, Path(out)) if recorder is not None else None
                     write_files(analysis, folder, config.output.segments_parquet, run_id)
+                    if analysis.scored:  # the Spark engine's: segments/ on the executors
+                        from ..engine import spark
+
+                        spark.write_segments(
+                            source.spark,
+                            analysis.scored,
+                            analysis.model,
+                            folder / spark.SEGMENTS_DIR,
+                            period,
+                            run_id,
+                            config.sampling.chunk_rows,
+                        )
                     if config.output.segments_to:
                         from ..output.database import write_table
                         from ..output.files import segment_slices

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import schema
 from .clean import CleaningReport
+from .score import SCORE_COLUMNS, Scored
 
 #: earlier campaigns: "accepted any of them" is counted per customer, not derivable from sums
 CAMPAIGNS = ["AcceptedCmp1", "AcceptedCmp2", "AcceptedCmp3", "AcceptedCmp4", "AcceptedCmp5"]
@@ -191,6 +192,22 @@ class SegmentTotals:
             {n: ScoreTotals.of(slot, k, v, spend) for n, v in scores.items()},
         )
 
+    @classmethod
+    def of_scored(cls, result: Scored, segment_ids: list[int], recency_days: int) -> SegmentTotals:
+        """The totals of one scored chunk (score.py's `Scored`)."""
+        customers = result.customers
+        return cls.from_chunk(
+            result.features,
+            result.cleaned,
+            customers["segment"].to_numpy(),
+            segment_ids,
+            recency_days,
+            customers["exclusion_reason"].to_numpy(dtype=object),
+            result.report,
+            customers["data_issue"],
+            {c: customers[c].to_numpy() for c in SCORE_COLUMNS.values() if c in customers},
+        )
+
     def merge(self, other: SegmentTotals) -> SegmentTotals:
         """The totals of both (same segments and columns)."""
         if other.segment_ids != self.segment_ids or other.columns != self.columns:
@@ -268,3 +285,38 @@ class SegmentTotals:
             issues=Counter(self.issues),
             scores={n: t.pooled() for n, t in self.scores.items()},
         )
+
+
+#: a customer is near a segment boundary when the next-nearest centre is at most this much
+#: farther away than their own (margin_to_next_segment <= NEAR * distance_to_centroid)
+NEAR = 0.1
+
+
+@dataclass
+class NearCounts:
+    """Customers per segment id, and how many of them are near a segment boundary."""
+
+    ids: np.ndarray
+    counts: np.ndarray
+    hits: np.ndarray
+
+    @classmethod
+    def of(cls, customers: pd.DataFrame) -> NearCounts:
+        near = (
+            customers["margin_to_next_segment"].to_numpy()
+            <= NEAR * customers["distance_to_centroid"].to_numpy()
+        )
+        seg = customers["segment"].to_numpy()
+        ids, counts = np.unique(seg, return_counts=True)
+        hits = np.bincount(np.searchsorted(ids, seg[near]), minlength=len(ids))
+        return cls(ids.astype(np.int64), counts.astype(np.int64), hits.astype(np.int64))
+
+    def merge(self, other: NearCounts) -> NearCounts:
+        ids = np.union1d(self.ids, other.ids)
+        counts = np.zeros(len(ids), dtype=np.int64)
+        hits = np.zeros(len(ids), dtype=np.int64)
+        for part in (self, other):
+            at = np.searchsorted(ids, part.ids)
+            counts[at] += part.counts
+            hits[at] += part.hits
+        return NearCounts(ids, counts, hits)

@@ -1,0 +1,580 @@
+"""The Spark engine: the same job on a table Spark reads (README, "Scaling out").
+
+Nothing here is a second implementation of the analysis. Spark reads the table and splits it
+into partitions; on each partition an executor runs the local engine's own functions on the
+partition's Arrow batches: the column conversion and checks of input/load.py, the bottom-k
+sample of input/scan.py, `score` and `SegmentTotals` of scoring/. Only bounded things come
+back to the driver: per-partition counts and totals, and the fit sample (at most
+`sampling.fit_rows` rows, the same rows the local engine draws). The per-customer results
+are written as Parquet by the executors, one file per partition, and never collected.
+
+The passes over the table:
+
+1. rows per partition (in the JVM; it numbers each row, so a bad value is named by its row
+   as the local engine names it);
+2. the scan: every partition converted and checked, counted, its bottom-k sample kept;
+   the partial scans merged on the executors (treeReduce), so the driver receives one;
+3. repeated customer ids (in the JVM);
+4. score and summarise: each partition scored, its segments written, its totals returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import os
+import pickle
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..config import Config
+from ..errors import InputError, Unreachable
+from ..input.load import (
+    CHUNK_ROWS,
+    TEXT_EXTENSIONS,
+    Table,
+    _fixed_format,
+    _Issues,
+    _match_columns,
+    _sniff_text,
+    check_filled,
+    no_data_rows,
+)
+from ..input.scan import BottomK, Scan, latest_enrolled
+from ..scoring.aggregates import NearCounts, SegmentTotals
+from ..scoring.model import ModelParts
+from ..scoring.score import score, segments_table
+
+EXTRA = 'pip install "reportgen[spark]"'
+#: the folder of per-customer results in a run folder written by the Spark engine (the
+#: columns of segments.csv, one Parquet file per partition of the table)
+SEGMENTS_DIR = "segments"
+
+
+# ------------------------------------------------------------------------ the session
+
+
+def start(config: Config):
+    """The Spark session of `[engine]` (an active one is reused); (session, started_here)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise InputError(
+            f"--engine spark needs PySpark, which is not installed — {EXTRA} (Spark also "
+            "needs Java 17)"
+        ) from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    master = config.engine.master
+    if master.startswith("local") and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise InputError(
+            "--engine spark needs Java 17, which was not found — install it (Debian/Ubuntu: "
+            "apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+        )
+    logging = f"-Dlog4j2.configurationFile=file:{Path(__file__).with_name('log4j2.properties')}"
+    settings = {
+        "spark.driver.extraJavaOptions": logging,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        **({"spark.pyspark.python": sys.executable} if master.startswith("local") else {}),
+        **config.engine.settings,
+    }
+    builder = SparkSession.builder.master(master).appName("reportgen")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    # "PySpark does not yet fully support pandas >= 3": the engine's tests run on it
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # py4j / PySpark raise many kinds for an unreachable master
+        raise Unreachable(
+            f"Spark master {master}: cannot start a session ({_first_line(exc)}) — check "
+            "[engine] master and that the cluster is running"
+        ) from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session, True
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------------ reading
+
+
+class _ArrowRows:
+    """A partition's Arrow batches as raw chunks (input/load.py's `Table.database` hook)."""
+
+    def __init__(self, batches, first_row: int):
+        self.batches, self.first_row = batches, first_row
+
+    def raw_chunks(self, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        row = self.first_row
+        for batch in self.batches:
+            if batch.num_rows == 0:
+                continue
+            data = batch.to_pandas()
+            data.columns = range(data.shape[1])
+            yield data, np.arange(row, row + len(data))
+            row += len(data)
+
+
+@dataclass
+class _Job:
+    """What every task needs (pickled with the task)."""
+
+    table: Table
+    config: Config
+    offsets: dict[int, int]
+    sample_rows: int = 0
+    parts: ModelParts | None = None
+    source: str = ""
+    out: str = ""
+    period: str = ""
+
+    def chunks(self, batches) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """The partition's rows converted and checked by the local engine's code; row
+        numbers count the header as row 1, as the local engine's do."""
+        from pyspark import TaskContext
+
+        first = self.offsets.get(TaskContext.get().partitionId(), 0) + 2
+        table = dataclasses.replace(self.table, database=_ArrowRows(batches, first))
+        yield from table.chunks(self.config, _Issues(strict=True), None)
+
+
+def _pid() -> int:
+    from pyspark import TaskContext
+
+    return TaskContext.get().partitionId()
+
+
+def _one(payload: Any):
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_pydict({"part": [pickle.dumps(payload, protocol=5)]})
+
+
+@dataclass
+class _ScanPart:
+    rows: int = 0
+    missing: dict[str, int] = field(default_factory=dict)
+    latest: pd.Timestamp | None = None
+    sampler: BottomK | None = None
+    #: (partition, message) of the first bad value in the earliest partition that had one
+    error: tuple[int, str] | None = None
+
+    def merge(self, other: _ScanPart) -> _ScanPart:
+        errors = [e for e in (self.error, other.error) if e is not None]
+        missing = dict(self.missing)
+        for column, n in other.missing.items():
+            missing[column] = missing.get(column, 0) + n
+        latests = [t for t in (self.latest, other.latest) if t is not None]
+        return _ScanPart(
+            self.rows + other.rows,
+            missing,
+            max(latests) if latests else None,
+            _merge_samplers(self.sampler, other.sampler),
+            min(errors) if errors else None,
+        )
+
+
+def _merge_samplers(a: BottomK | None, b: BottomK | None) -> BottomK | None:
+    if a is None or not a.frames:
+        return b
+    if b is None or not b.frames:
+        return a
+    out = BottomK(a.size, a.seed)
+    out.frames, out.keys = a.frames + b.frames, a.keys + b.keys
+    out.positions = a.positions + b.positions
+    out.buffered = a.buffered + b.buffered
+    out._compact()
+    return out
+
+
+def _scan_partition(job: _Job, batches):
+    part = _ScanPart(sampler=BottomK(job.sample_rows, job.config.seed))
+    position = job.offsets.get(_pid(), 0)
+    try:
+        for frame, _numbers in job.chunks(batches):
+            part.sampler.add(frame.reset_index(drop=True), position + part.rows)
+            part.sampler._compact()  # what travels is bounded by the sample
+            part.rows += len(frame)
+            for column, n in frame.isna().sum().items():
+                part.missing[column] = part.missing.get(column, 0) + int(n)
+            latest = latest_enrolled(frame)
+            if latest is not None and (part.latest is None or latest > part.latest):
+                part.latest = latest
+    except InputError as exc:
+        part = _ScanPart(error=(_pid(), str(exc)))
+    yield _one(part)
+
+
+def _write_parquet(path: str, frames: Iterator[pd.DataFrame]) -> None:
+    """`frames` as one Parquet file, in place only when complete (a retried or speculative
+    task writes its own temporary file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = f"{path}.{os.getpid()}.partial"
+    writer = None
+    try:
+        for frame in frames:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
+            writer = None
+            os.replace(tmp, path)
+    finally:
+        if writer is not None:
+            writer.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _score_partition(job: _Job, batches):
+    """Score the partition, write its scored customers (compact, as `score` gives them),
+    return its totals."""
+    assert job.parts is not None
+    ids = job.parts.ids.tolist()
+    found: dict[str, Any] = {"totals": None, "near": None}
+
+    def scored() -> Iterator[pd.DataFrame]:
+        for frame, _numbers in job.chunks(batches):
+            result = score(job.parts, frame.reset_index(drop=True), job.source)
+            chunk = SegmentTotals.of_scored(result, ids, job.config.kpis.retention_recency_days)
+            counts = NearCounts.of(result.customers)
+            if found["totals"] is None:
+                found["totals"], found["near"] = chunk, counts
+            else:
+                found["totals"] = found["totals"].merge(chunk)
+                found["near"] = found["near"].merge(counts)
+            yield result.customers
+
+    try:
+        _write_parquet(os.path.join(job.out, f"part-{_pid():05d}.parquet"), scored())
+    except InputError as exc:
+        yield _one({"error": (_pid(), str(exc))})
+        return
+    yield _one(found)
+
+
+def _segments_file(scored: str, dest: str, parts: ModelParts, period: str, run_id, rows: int):
+    """One partition's scored customers as segments rows (input/score.py's
+    `segments_table`, the columns of segments.csv), `rows` at a time."""
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(scored)
+    frames = (
+        segments_table(batch.to_pandas(), parts, period, run_id)
+        for batch in source.iter_batches(batch_size=rows)
+    )
+    _write_parquet(os.path.join(dest, os.path.basename(scored)), frames)
+    return []
+
+
+class SparkSource:
+    """A customer table read by Spark: a Parquet dataset (a folder, partitioned or not), CSV
+    files (a file, a folder or a glob) or a table of the Spark catalog."""
+
+    engine = "spark"
+
+    def __init__(self, data: str | None, config: Config, session, table: str | None = None):
+        self.config, self.spark = config, session
+        # one Arrow batch is one of the local engine's chunks: the same memory bound per task
+        batch = config.sampling.chunk_rows or 0  # 0: a partition in one batch
+        session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch))
+        name = table or config.input.table
+        meta = None
+        if name:
+            frame, file, fmt = self._catalog(name), name, "table (Spark)"
+            headers = [str(c).strip() for c in frame.columns]
+        else:
+            if not data:
+                raise InputError("no input — give --data (a Parquet dataset, CSV files) or --table")
+            file = str(data)
+            local = _local_files(file)
+            if _is_parquet(file, local):
+                frame, fmt = self._read(lambda r: r.parquet(file), file), "parquet (Spark)"
+                headers = [str(c).strip() for c in frame.columns]
+            else:
+                if not local:
+                    raise InputError(
+                        f"{file}: no such file or folder — give a Parquet dataset, CSV "
+                        "files or a glob (e.g. 'customers/*.csv')"
+                    )
+                meta = _sniff_text(Path(local[0]), local[0], config)
+                options = {
+                    "header": True,
+                    "sep": meta.delimiter or ",",
+                    "inferSchema": False,
+                    "escape": '"',
+                    "encoding": "UTF-8",
+                }
+                frame = self._read(lambda r: r.options(**options).csv(file), file)
+                headers, fmt = meta.headers, "csv (Spark)"
+        if "__index_level_0__" in frame.columns:  # pandas' index, written by to_parquet
+            frame = frame.drop("__index_level_0__")
+            headers = [h for h in headers if h != "__index_level_0__"]
+        self.frame, self.file = frame, file
+        matched, extras, missing_required, missing_optional = _match_columns(
+            headers, config.columns, file, _Issues(strict=True)
+        )
+        self.table = Table(
+            Path("."),
+            file,
+            fmt,
+            _fingerprint(frame, file),
+            headers,
+            matched,
+            extras,
+            missing_required,
+            missing_optional,
+            meta,
+        )
+        self.offsets: dict[int, int] = {}
+        self.job: _Job | None = None
+        #: where the executors write the scored customers (a staging folder of the run)
+        self.scored_dir: Path | None = None
+        self.scored: list[str] = []
+
+    @property
+    def path(self) -> str:
+        return self.file
+
+    def _catalog(self, name: str):
+        try:
+            return self.spark.table(name)
+        except Exception as exc:
+            raise InputError(
+                f"{name}: no such table in the Spark catalog ({_first_line(exc)}) — check "
+                "the name (database.table)"
+            ) from None
+
+    def _read(self, how, file: str):
+        try:
+            return how(self.spark.read)
+        except Exception as exc:
+            raise InputError(
+                f"{file}: Spark cannot read it ({_first_line(exc)}) — give a Parquet "
+                "dataset or CSV files"
+            ) from None
+
+    # -------------------------------------------------------------------- the passes
+
+    def _run(self, rows, what: str):
+        """An action, with Spark's own failures (an unreadable file) as one line."""
+        from pyspark.errors import PythonException
+
+        try:
+            return rows()
+        except (InputError, PythonException):  # PythonException: a bug in a task (exit 1)
+            raise
+        except Exception as exc:
+            if type(exc).__name__ in ("Py4JError", "Py4JNetworkError"):
+                raise
+            raise InputError(
+                f"{self.file}: Spark could not {what} ({_first_line(exc)}) — check the files"
+            ) from None
+
+    def scan(self, sample_rows: int, seed: int, chunk_rows=None, progress=None) -> Scan:
+        """Pass 1-3: number the rows, check and count them, draw the sample, refuse
+        repeated ids."""
+        from pyspark.sql import functions as F
+
+        frame = self.frame
+        counts = self._run(
+            lambda: dict(
+                frame.select(F.spark_partition_id().alias("p")).groupBy("p").count().collect()
+            ),
+            "count the rows",
+        )
+        total = 0
+        for p in range(frame.rdd.getNumPartitions()):
+            self.offsets[p], total = total, total + int(counts.get(p, 0))
+        config = self._with_date_format(self.config)
+        job = _Job(self.table, config, self.offsets, sample_rows)
+        schema_ = "part binary"
+        merged = self._run(
+            lambda: (
+                frame.mapInArrow(lambda b: _scan_partition(job, b), schema_)
+                .rdd.map(lambda r: pickle.loads(r[0]))
+                .treeReduce(lambda a, b: a.merge(b))
+            ),
+            "read the rows",
+        )
+        if merged.error is not None:
+            raise InputError(merged.error[1])
+        issues = _Issues(strict=True)
+        if self.table.headers and merged.rows == 0 and not self.table.missing_required:
+            raise InputError(no_data_rows(self.file))
+        check_filled(merged.missing, merged.rows, self.file, issues)
+        if schema.ID in self.table.matched:
+            self._unique_ids()
+        if progress is not None:
+            progress(merged.rows)
+        self.job = job
+        sample = merged.sampler.result()[0] if merged.sampler else pd.DataFrame()
+        info = self.table.info(merged.rows, merged.missing)
+        return Scan(info, merged.rows, sample, merged.latest)
+
+    def _with_date_format(self, config: Config) -> Config:
+        """The enrollment-date format, found on the first chunk of rows as the local engine
+        finds it, then required of every partition."""
+        if schema.ENROLLED not in self.table.matched or config.input.date_format:
+            return config
+        first = self._run(
+            lambda: self.frame.limit(config.sampling.chunk_rows or CHUNK_ROWS).toArrow(),
+            "read the first rows",
+        )
+        head = dataclasses.replace(self.table, database=_ArrowRows(first.to_batches(), 2))
+        for _ in head.chunks(config, _Issues(strict=True), None):
+            pass  # converts and checks them: a bad value in the first rows fails here
+        self.table.date_format = head.date_format
+        fixed = _fixed_format(head.date_format)
+        if fixed is None:
+            return config
+        return config.model_copy(
+            update={"input": config.input.model_copy(update={"date_format": fixed})}
+        )
+
+    def _unique_ids(self) -> None:
+        """Every customer id once, compared as the loader reads them (trimmed, 5524.0 is
+        5524); the message is the local engine's."""
+        from pyspark.sql import functions as F
+
+        column = self.frame.columns[self.table.matched[schema.ID]]
+        p = F.spark_partition_id()
+        ids = self.frame.select(
+            F.regexp_replace(
+                F.trim(F.col(f"`{column}`").cast("string")), r"^(-?\d+)\.0+$", "$1"
+            ).alias("id"),
+            p.alias("p"),
+            (F.monotonically_increasing_id() - F.shiftleft(p.cast("long"), 33)).alias("i"),
+        )
+        repeated = self._run(
+            lambda: (
+                ids.groupBy("id")
+                .agg(F.count("*").alias("n"), F.min(F.struct("p", "i")).alias("first"))
+                .filter("n > 1")
+                .orderBy("first")
+                .limit(1)
+                .collect()
+            ),
+            "compare the customer ids",
+        )
+        if not repeated:
+            return
+        first, n = repeated[0]["id"], int(repeated[0]["n"])
+        rows = ids.filter(F.col("id") == first).orderBy("p", "i").limit(5).collect()
+        listed = ", ".join(str(self.offsets[r["p"]] + r["i"] + 2) for r in rows)
+        more = f" and {n - 5} more" if n > 5 else ""
+        raise InputError(
+            f"{self.file}: column {schema.ID}: customer id {first} appears more than once "
+            f"(rows {listed}{more}) — ids must be unique; remove or fix the duplicate rows"
+        )
+
+    def score_all(
+        self, parts: ModelParts, config: Config, period: str | None
+    ) -> tuple[SegmentTotals, NearCounts]:
+        """Pass 4: score every partition with `parts`, write `scored_dir/part-*.parquet`
+        (the scored customers, one file per partition) and merge the partitions' totals."""
+        assert self.job is not None, "scan first"
+        if self.scored_dir is None:
+            raise ValueError(
+                "SparkSource.scored_dir: where the executors write the scored customers"
+            )
+        out = self.scored_dir
+        out.mkdir(parents=True, exist_ok=True)
+        job = dataclasses.replace(
+            self.job, parts=parts, source=self.file, out=str(out), period=period or ""
+        )
+        results = self._run(
+            lambda: (
+                self.frame.mapInArrow(lambda b: _score_partition(job, b), "part binary")
+                .rdd.map(lambda r: pickle.loads(r[0]))
+                .collect()
+            ),
+            "score the rows",
+        )
+        errors = sorted(r["error"] for r in results if "error" in r)
+        if errors:
+            raise InputError(errors[0][1])
+        self.scored = sorted(str(p) for p in out.glob("part-*.parquet"))
+        totals = near = None
+        for r in results:  # in partition order: the sums are the same from run to run
+            if r["totals"] is None:
+                continue
+            totals = r["totals"] if totals is None else totals.merge(r["totals"])
+            near = r["near"] if near is None else near.merge(r["near"])
+        assert totals is not None and near is not None
+        return totals, near
+
+
+def _local_files(data: str) -> list[str]:
+    """The local files `data` names (a file, a folder's files, a glob); [] for a URI."""
+    if "://" in data and not data.startswith("file://"):
+        return []
+    path = data.removeprefix("file://")
+    if os.path.isdir(path):
+        hidden = (".", "_")  # Spark's _SUCCESS, .crc files
+        files = Path(path).rglob("*")
+        return sorted(str(p) for p in files if p.is_file() and not p.name.startswith(hidden))
+    if glob.has_magic(path):
+        return sorted(glob.glob(path))
+    return [path] if os.path.isfile(path) else []
+
+
+def _is_parquet(data: str, local: list[str]) -> bool:
+    """CSV when the files (or the URI) end in .csv/.tsv/.txt, else a Parquet dataset."""
+    if local:
+        return not any(f.lower().endswith(TEXT_EXTENSIONS) for f in local)
+    return not data.lower().rstrip("/").endswith(TEXT_EXTENSIONS)
+
+
+def _fingerprint(frame, file: str) -> str:
+    """The input's identity: its files' names, sizes and modification times (a hash of
+    every byte would be another full read of a data lake)."""
+    digest = hashlib.sha256(file.encode())
+    try:
+        names = sorted(frame.inputFiles())
+    except Exception:
+        names = []
+    for name in names:
+        digest.update(name.encode())
+        local = name.removeprefix("file://")
+        if os.path.exists(local):
+            stat = os.stat(local)
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def write_segments(
+    session, scored: list[str], model: dict, dest: Path, period: str | None, run_id, rows: int
+) -> int:
+    """Pass 5, once the model is final (persona names, actions, its version, the history
+    run id): each scored file becomes `dest/part-*.parquet` with segments.csv's columns, one
+    task per file on the executors. Returns the number of files."""
+    from ..scoring.model import model_parts
+
+    parts = model_parts(model)
+    dest.mkdir(parents=True, exist_ok=True)
+    if scored:
+        session.sparkContext.parallelize(scored, len(scored)).foreach(
+            lambda f: _segments_file(f, str(dest), parts, period or "", run_id, rows)
+        )
+    return len(scored)

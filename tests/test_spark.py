@@ -1,0 +1,189 @@
+"""The Spark engine (`run --engine spark`) in local mode: the same results as the local engine.
+
+The tests start one local Spark session (Java 17 and PySpark, installed by `.ci/run`) and
+stop it at the end. Files are split into many small partitions so that merging partial
+scans and totals, and numbering rows across partitions, are what is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from monthly_helpers import REAL_TOML, invoke, skip_tsne
+from sklearn.metrics import adjusted_rand_score
+
+from reportgen.config import load_config
+
+if shutil.which("java") is None:
+    pytest.skip("Java 17 not installed (.ci/run installs it)", allow_module_level=True)
+pytest.importorskip("pyspark")
+
+#: facts of the run itself, not results: they may differ between engines
+RUN_FACTS = {"input_path", "input_sha256", "input_format", "config", "timings", "started_at"}
+
+
+@pytest.fixture(scope="module")
+def session():
+    from reportgen.engine import spark
+
+    started, own = spark.start(load_config(overrides={"engine": {"master": "local[2]"}}))
+    # small partitions: the real file (220 kB) is read in seven of them
+    started.conf.set("spark.sql.files.maxPartitionBytes", "32k")
+    started.conf.set("spark.sql.files.openCostInBytes", "0")
+    yield started
+    if own:
+        started.stop()
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch) -> Path:
+    skip_tsne(monkeypatch)
+    path = tmp_path / "real.toml"
+    path.write_text(REAL_TOML, encoding="utf-8")
+    return path
+
+
+def _run(data, out: Path, config: Path, *extra: str):
+    args = ["--quiet", "--config", config, "run", "--data", data, "--out", out]
+    return invoke([*args, "--no-history", "--no-report", *extra])
+
+
+def _differences(a, b, path="") -> list[str]:
+    """Where two summaries differ: exact for text and integers, 1e-9 relative for floats."""
+    if isinstance(a, dict):
+        keys = set(a) | set(b)
+        if path == "/run":
+            keys -= RUN_FACTS
+        return [d for k in sorted(keys) for d in _differences(a.get(k), b.get(k), f"{path}/{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        pairs = enumerate(zip(a, b, strict=True))
+        return [d for i, (x, y) in pairs for d in _differences(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, float):
+        same = math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b))
+        return [] if same else [f"{path}: {a} != {b}"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+def _compare(local: Path, spark: Path) -> float:
+    """ARI of the two runs' segments; asserts that the summaries are the same."""
+    a = json.loads((local / "summary.json").read_text())
+    b = json.loads((spark / "summary.json").read_text())
+    assert b["run"]["config"]["engine"]["name"] == "spark"
+    assert not _differences(a, b), _differences(a, b)[:10]
+    mine = pd.read_csv(local / "segments.csv", dtype={"customer_id": str})
+    theirs = pd.read_parquet(spark / "segments")
+    assert list(theirs.columns) == list(mine.columns)
+    both = mine.merge(theirs, on="customer_id")
+    assert len(both) == len(mine) == len(theirs)
+    assert (both["persona_x"] == both["persona_y"]).all()
+    return adjusted_rand_score(both["segment_x"], both["segment_y"])
+
+
+def test_the_real_file_gives_the_local_engine_s_segments_and_figures(
+    session, real_file, config, tmp_path
+):
+    assert _run(real_file, tmp_path / "local", config).exit_code == 0
+    result = _run(real_file, tmp_path / "spark", config, "--engine", "spark")
+    assert result.exit_code == 0, result.output
+    parts = sorted((tmp_path / "spark" / "segments").glob("part-*.parquet"))
+    assert len(parts) >= 5  # scored partition by partition
+    assert _compare(tmp_path / "local", tmp_path / "spark") == 1.0
+    assert not list(tmp_path.glob(".spark.partial-*"))  # the staging folder is gone
+
+
+def test_a_partitioned_parquet_dataset_larger_than_the_sample(session, tmp_path, monkeypatch):
+    """30,000 customers in a hive-partitioned dataset, a 5,000-row fit sample: the sample,
+    hence the model and every figure, are the local engine's."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from reportgen.input.synth import generate
+
+    skip_tsne(monkeypatch)
+    frame = generate(30_000, seed=3)
+    frame.to_csv(tmp_path / "all.tsv", sep="\t", index=False)
+    ds.write_dataset(
+        pa.Table.from_pandas(frame, preserve_index=False),
+        tmp_path / "lake",
+        format="parquet",
+        partitioning=["Education"],
+        partitioning_flavor="hive",
+        max_rows_per_group=4_000,
+        max_rows_per_file=4_000,
+    )
+    config = tmp_path / "c.toml"
+    config.write_text(REAL_TOML + "[sampling]\nfit_rows = 5000\nchunk_rows = 3000\n")
+    assert _run(tmp_path / "all.tsv", tmp_path / "local", config).exit_code == 0
+    result = _run(tmp_path / "lake", tmp_path / "spark", config, "--engine", "spark")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "spark" / "summary.json").read_text())
+    assert summary["run"]["rows"]["rows_in_fit_sample"] == 5000
+    assert _compare(tmp_path / "local", tmp_path / "spark") == 1.0
+
+
+def _broken(real_file: Path, tmp_path: Path, change) -> Path:
+    frame = pd.read_csv(real_file, sep="\t", dtype=str, keep_default_na=False)
+    frame = change(frame)
+    path = tmp_path / "broken.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    return path
+
+
+def _set(row: int, column: str, value: str):
+    def change(frame):
+        frame.loc[row - 2, column] = value  # file row numbers count the header as row 1
+        return frame
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda f: f.drop(columns=["Income"]), "missing required column(s) Income"),
+        (_set(2101, "Income", "lots"), "column Income, row 2101: 'lots' is not a number"),
+        (_set(1900, "Dt_Customer", "31-31-2013"), "column Dt_Customer, row 1900"),
+        (_set(2200, "ID", "5524"), "customer id 5524 appears more than once (rows 2, 2200)"),
+    ],
+    ids=["missing column", "bad number", "bad date", "repeated id"],
+)
+def test_bad_input_ends_as_the_local_engine_does(
+    session, real_file, config, tmp_path, change, words
+):
+    data = _broken(real_file, tmp_path, change)
+    local = _run(data, tmp_path / "local", config)
+    spark = _run(data, tmp_path / "out" / "spark", config, "--engine", "spark")
+    assert local.exit_code == spark.exit_code == 2
+    assert words in spark.output
+    assert spark.output.strip().splitlines()[-1] == local.output.strip().splitlines()[-1]
+    assert "Traceback" not in spark.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_without_pyspark_one_line_names_the_extra(tmp_path, monkeypatch, small_file):
+    for name in [m for m in sys.modules if m == "pyspark" or m.startswith("pyspark.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    result = invoke(
+        ["--quiet", "run", "--data", small_file, "--out", tmp_path / "r", "--no-history"]
+        + ["--engine", "spark"]
+    )
+    assert result.exit_code == 2
+    assert 'pip install "reportgen[spark]"' in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_history_is_refused_in_one_line_until_it_is_built(session, small_file, tmp_path):
+    result = invoke(
+        ["--quiet", "run", "--data", small_file, "--out", tmp_path / "2026-10", "--engine"]
+        + ["spark", "--period", "2026-10", "--no-report"]
+    )
+    assert result.exit_code == 2
+    assert "--no-history" in result.output
+    assert not (tmp_path / "2026-10").exists() and not (tmp_path / "history.db").exists()
