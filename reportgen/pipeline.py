@@ -165,6 +165,9 @@ def analyse(
         analysis = Analysis(summary=summary, customers=customers)
         if spark:
             analysis.scored = source.scored
+            summary.run.engine = source.description()
+            summary.run.fingerprint_of = source.fingerprint_of
+            summary.run.segments_file = source.segments_file
 
         with stages.stage("interpret", "Explaining the segments"):
             from .describe.interpret import interpret

@@ -35,6 +35,14 @@ class RunInfo(_Model):
     period: str | None = None
     started_at: str
     versions: dict[str, str] = {}
+    #: what read, scored and summarised the rows: "local" or e.g. "Spark 4.0.1 (local[2],
+    #: 7 partitions)"
+    engine: str = "local"
+    #: what `input_sha256` hashes when it is not the file's bytes (Spark: the files' names,
+    #: sizes and modification times)
+    fingerprint_of: str | None = None
+    #: where the per-customer segments are in the run folder
+    segments_file: str = "segments.csv"
 
 
 class DataQuality(_Model):

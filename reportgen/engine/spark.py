@@ -352,9 +352,21 @@ class SparkSource:
         self.scored_dir: Path | None = None
         self.scored: list[str] = []
 
+    #: what the run's input_sha256 hashes
+    fingerprint_of = "of the files' names, sizes and modification times, not of the rows"
+    #: where the segments are in the run folder (Parquet, one file per partition)
+    segments_file = f"{SEGMENTS_DIR}/"
+
     @property
     def path(self) -> str:
         return self.file
+
+    def description(self) -> str:
+        """'Spark 4.0.1 (local[2], 7 partitions)'."""
+        partitions = len(self.offsets) or self.frame.rdd.getNumPartitions()
+        master = self.spark.sparkContext.master
+        plural = "s" if partitions != 1 else ""
+        return f"Spark {self.spark.version} ({master}, {partitions:,} partition{plural})"
 
     def _catalog(self, name: str):
         try:
