@@ -193,15 +193,20 @@ def analyse(
     match = fitted.match
     # --- monthly operations: previous names for matched segments, month-over-month changes
     if previous is not None and match is not None:
-        from .describe.changes import compare
+        from .describe.changes import compare, cross
 
         threshold = config.history.match_threshold
         if scored:  # a segment of the model nobody falls into this month has vanished
             match = identity_match([s.id for s in summary.segments], previous, threshold)
         fixed = {int(i) for i in config.personas.names if str(i).isdigit()}
         carry_over(summary.segments, previous, match, fixed)
+        with stages.stage("migration", "Comparing with the previous run's customers"):
+            if spark:  # joined in Spark with the previous run's segments
+                crossed = source.cross(previous)
+            else:
+                crossed = cross(customers, previous.customer_segments())
         summary.changes = compare(
-            summary, customers, previous, match, "scored" if scored else "refit"
+            summary, crossed, previous, match, "scored" if scored else "refit"
         )
     from .describe.brief import write_briefs
 

@@ -25,7 +25,10 @@ if shutil.which("java") is None:
 pytest.importorskip("pyspark")
 
 #: facts of the run itself, not results: they may differ between engines
-RUN_FACTS = {"input_path", "input_sha256", "input_format", "config", "timings", "started_at"}
+RUN_FACTS = {
+    *("input_path", "input_sha256", "input_format", "fingerprint_of", "config", "timings"),
+    *("started_at", "engine", "segments_file"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +182,47 @@ def test_without_pyspark_one_line_names_the_extra(tmp_path, monkeypatch, small_f
     assert not (tmp_path / "r").exists()
 
 
-def test_history_is_refused_in_one_line_until_it_is_built(session, small_file, tmp_path):
-    result = invoke(
-        ["--quiet", "run", "--data", small_file, "--out", tmp_path / "2026-10", "--engine"]
-        + ["spark", "--period", "2026-10", "--no-report"]
-    )
-    assert result.exit_code == 2
-    assert "--no-history" in result.output
-    assert not (tmp_path / "2026-10").exists() and not (tmp_path / "history.db").exists()
+def _months(real_file: Path, folder: Path) -> tuple[Path, Path]:
+    """October: 90 % of the real file. November: all of it, 40 customers changed, 30 new."""
+    data = pd.read_csv(real_file, sep="\t", dtype={"ID": str})
+    october = data.sample(frac=0.9, random_state=5)
+    november = data.copy()
+    changed = november.index[:40]
+    november.loc[changed, "MntWines"] = november.loc[changed, "MntWines"] * 4 + 800
+    extra = data.sample(n=30, random_state=6).copy()
+    extra["ID"] = [f"N{i:03d}" for i in range(30)]
+    november = pd.concat([november, extra], ignore_index=True)
+    paths = folder / "oct.tsv", folder / "nov.tsv"
+    october.to_csv(paths[0], sep="\t", index=False)
+    november.to_csv(paths[1], sep="\t", index=False)
+    return paths
+
+
+def _month(data: Path, out: Path, period: str, config: Path, engine: str):
+    args = ["--quiet", "--config", config, "run", "--data", data, "--out", out / period]
+    result = invoke([*args, "--period", period, "--no-report", "--engine", engine])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / period / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("engines", [("spark", "spark"), ("spark", "local"), ("local", "spark")])
+def test_a_second_month_keeps_identities_and_migration_as_the_local_engine(
+    session, real_file, config, tmp_path, engines
+):
+    """Scored with October's model, matched, and the migration counted by joining the
+    customers (in Spark, against October's segments/ or history.db's rows)."""
+    oct_file, nov_file = _months(real_file, tmp_path)
+    local, mixed = tmp_path / "local", tmp_path / "mixed"
+    for out, (first, second) in ((local, ("local", "local")), (mixed, engines)):
+        _month(oct_file, out, "2026-10", config, first)
+        _month(nov_file, out, "2026-11", config, second)
+    a = json.loads((local / "2026-11" / "summary.json").read_text())
+    b = json.loads((mixed / "2026-11" / "summary.json").read_text())
+    a["changes"].pop("previous_created_at"), b["changes"].pop("previous_created_at")
+    in_october = round(2240 * 0.9)
+    assert b["changes"]["migration"]["in_both"] == in_october
+    assert b["changes"]["migration"]["new_customers"] == 2240 - in_october + 30
+    assert not _differences(a, b), _differences(a, b)[:10]
+    if engines[1] == "spark":  # the history row's id is in every segments row
+        rows = pd.read_parquet(mixed / "2026-11" / "segments", columns=["run_id"])
+        assert set(rows["run_id"]) == {2}

@@ -9,6 +9,7 @@ movements for the executive summary.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
@@ -82,27 +83,45 @@ def _with_noise(deltas: dict, previous: dict, current: dict) -> dict:
     return deltas
 
 
-def migration(
-    current: pd.DataFrame,
-    previous: pd.Series,
-    current_ids: list[int],
-    previous_ids: list[int],
-    names: dict[int, str],
-) -> Migration:
-    """Cross-tabulate previous -> current segment for customers present in both runs.
+@dataclass
+class Crossed:
+    """Customers of both runs counted by (previous segment, current segment), and those in
+    only one of them: what the migration matrix is made of, from any engine."""
 
-    `current` has columns customer_id (str) and segment; `previous` maps customer_id -> id.
-    """
+    pairs: dict[tuple[int, int], int]
+    new: int
+    departed: int
+
+
+def cross(current: pd.DataFrame, previous: pd.Series) -> Crossed:
+    """`current` has columns customer_id (str) and segment; `previous` maps customer_id -> id."""
     now = pd.Series(current["segment"].to_numpy(), index=current["customer_id"].astype(str))
     before = previous.copy()
     before.index = before.index.astype(str)
     both = now.index.intersection(before.index)
-    table = pd.crosstab(
-        pd.Categorical(before.loc[both].to_numpy(), categories=previous_ids),
-        pd.Categorical(now.loc[both].to_numpy(), categories=current_ids),
-        dropna=False,
-    ).reindex(index=previous_ids, columns=current_ids, fill_value=0)
+    counted = pd.DataFrame(
+        {"before": before.loc[both].to_numpy(), "now": now.loc[both].to_numpy()}
+    ).value_counts()
+    return Crossed(
+        pairs={(int(f), int(t)): int(n) for (f, t), n in counted.items()},
+        new=int(len(now.index.difference(before.index))),
+        departed=int(len(before.index.difference(now.index))),
+    )
+
+
+def migration(
+    crossed: Crossed,
+    current_ids: list[int],
+    previous_ids: list[int],
+    names: dict[int, str],
+) -> Migration:
+    """The previous -> current segment matrix of the customers present in both runs."""
+    table = pd.DataFrame(0, index=previous_ids, columns=current_ids, dtype=int)
+    for (f, t), n in crossed.pairs.items():
+        if f in table.index and t in table.columns:
+            table.loc[f, t] += n
     counts = table.to_numpy(dtype=int)
+    in_both = int(counts.sum())
     stayed = int(sum(table.loc[i, i] for i in previous_ids if i in current_ids))
     moves = [
         Move(
@@ -122,23 +141,24 @@ def migration(
         to_ids=[int(i) for i in current_ids],
         names={int(i): names[i] for i in {*previous_ids, *current_ids}},
         counts=counts.tolist(),
-        in_both=int(len(both)),
+        in_both=in_both,
         stayed=stayed,
-        moved=int(len(both)) - stayed,
-        new_customers=int(len(now.index.difference(before.index))),
-        departed_customers=int(len(before.index.difference(now.index))),
+        moved=in_both - stayed,
+        new_customers=crossed.new,
+        departed_customers=crossed.departed,
         top_moves=moves[:TOP_MOVES],
     )
 
 
 def compare(
     summary: Summary,
-    customers: pd.DataFrame,
+    crossed: Crossed,
     previous: PreviousRun,
     match: Match,
     mode: Literal["refit", "scored"],
 ) -> Changes:
-    """Changes of `summary` (a finished analysis) against `previous`."""
+    """Changes of `summary` (a finished analysis) against `previous`; `crossed` counts the
+    customers of both runs (`cross`, or the Spark engine's join)."""
     current = {s.id: s for s in summary.segments}
     features = [f for f in summary.model.features if "=" not in f]
     names = {sid: segment_name(s) for sid, s in current.items()}
@@ -187,13 +207,7 @@ def compare(
             )
         )
 
-    mig = migration(
-        customers,
-        previous.assignments,
-        sorted(current),
-        sorted(p.id for p in previous.segments),
-        names,
-    )
+    mig = migration(crossed, sorted(current), sorted(p.id for p in previous.segments), names)
     changes = Changes(
         previous_period=previous.period,
         previous_run_id=previous.run_id,
@@ -201,8 +215,8 @@ def compare(
         mode=mode,
         match_threshold=match.threshold,
         matched_on=match.features,
-        customers=int(len(customers)),
-        previous_customers=int(len(previous.assignments)),
+        customers=mig.in_both + mig.new_customers,
+        previous_customers=mig.in_both + mig.departed_customers,
         segments=rows,
         new_segments=list(match.new),
         vanished_segments=list(match.vanished),

@@ -38,7 +38,9 @@ import pandas as pd
 
 from .. import schema
 from ..config import Config
+from ..describe.changes import Crossed
 from ..errors import InputError, Unreachable
+from ..fitting.identity import PreviousRun
 from ..input.load import (
     CHUNK_ROWS,
     TEXT_EXTENSIONS,
@@ -535,6 +537,56 @@ class SparkSource:
             near = r["near"] if near is None else near.merge(r["near"])
         assert totals is not None and near is not None
         return totals, near
+
+    def cross(self, previous: PreviousRun) -> Crossed:
+        """This run's customers against the previous run's, joined in Spark: only the
+        (previous, current) counts come back to the driver."""
+        from pyspark.sql import functions as F
+
+        now = self.spark.read.parquet(*self.scored).select(
+            F.col("customer_id").cast("string").alias("customer_id"),
+            F.col("segment").cast("long").alias("now"),
+        )
+        before = _previous_segments(self.spark, previous)
+        rows = self._run(
+            lambda: (
+                now.join(before, "customer_id", "full_outer")
+                .groupBy("before", "now")
+                .count()
+                .collect()
+            ),
+            "compare with the previous run's segments",
+        )
+        pairs = {
+            (int(r["before"]), int(r["now"])): int(r["count"])
+            for r in rows
+            if r["before"] is not None and r["now"] is not None
+        }
+        new = sum(int(r["count"]) for r in rows if r["before"] is None)
+        departed = sum(int(r["count"]) for r in rows if r["now"] is None)
+        return Crossed(pairs, new, departed)
+
+
+def _previous_segments(session, previous: PreviousRun):
+    """customer_id, before: the previous run's segments (its folder's segments/ when the
+    Spark engine wrote it, else the rows history.db holds)."""
+    from pyspark.sql import functions as F
+
+    if previous.segments_folder is not None:
+        rows = session.read.parquet(previous.segments_folder)
+    else:
+        rows = session.createDataFrame(
+            pd.DataFrame(
+                {
+                    "customer_id": previous.assignments.index.astype(str),
+                    "segment": previous.assignments.to_numpy(dtype="int64"),
+                }
+            )
+        )
+    return rows.select(
+        F.col("customer_id").cast("string").alias("customer_id"),
+        F.col("segment").cast("long").alias("before"),
+    )
 
 
 def _local_files(data: str) -> list[str]:

@@ -57,6 +57,19 @@ class PreviousRun:
     assignments: pd.Series
     #: every segment id used by this or any earlier run; fresh ids start above them
     used_ids: set[int] = field(default_factory=set)
+    #: a run of the Spark engine keeps its customers' segments only in its folder's
+    #: segments/ (Parquet), not in history.db: that folder, and `assignments` is empty
+    segments_folder: str | None = None
+
+    def customer_segments(self) -> pd.Series:
+        """customer_id (str) -> previous segment id, from history.db or segments/."""
+        if self.segments_folder is None:
+            return self.assignments
+        rows = pd.read_parquet(self.segments_folder, columns=["customer_id", "segment"])
+        return pd.Series(
+            rows["segment"].astype(int).to_numpy(),
+            index=pd.Index(rows["customer_id"].astype(str), name="customer_id"),
+        )
 
     def segment(self, sid: int) -> PreviousSegment | None:
         return next((s for s in self.segments if s.id == sid), None)

@@ -242,7 +242,7 @@ def _insert(conn: sqlite3.Connection, analysis: Analysis, folder: Path) -> int:
             run.input_sha256,
             config_hash(run.config),
             summary.model.k,
-            len(analysis.customers),
+            summary.data_quality.rows_in,
             mode,
             changes.previous_run_id if changes else None,
             where,
@@ -252,6 +252,8 @@ def _insert(conn: sqlite3.Connection, analysis: Analysis, folder: Path) -> int:
         ),
     )
     run_id = int(cursor.lastrowid)
+    if analysis.scored:  # a Spark run: its segments/ in the run folder are the per-customer rows
+        return run_id
     ids = analysis.customers["customer_id"].astype(str).tolist()
     segments = analysis.customers["segment"].astype(int).tolist()
     # set-based: one bulk insert into a scratch table, then two ordered inserts
@@ -325,6 +327,9 @@ def previous_run(path: Path, period: str) -> PreviousRun | None:
         for (segments,) in conn.execute("SELECT segments FROM runs WHERE period < ?", (period,)):
             used |= {int(s["id"]) for s in json.loads(segments)}
         assignments = assignments_of(conn, int(row["id"]))
+    segments_folder = None
+    if assignments.empty and row["customers"]:  # a Spark run: no rows here, see segments/
+        segments_folder = _segments_folder(Path(row["folder"]), row["period"])
     segments = [
         PreviousSegment(
             id=int(s["id"]),
@@ -348,7 +353,19 @@ def previous_run(path: Path, period: str) -> PreviousRun | None:
         segments=segments,
         assignments=assignments,
         used_ids=used,
+        segments_folder=segments_folder,
     )
+
+
+def _segments_folder(folder: Path, period: str) -> str:
+    """The segments/ of a run the Spark engine wrote (its per-customer rows are only there)."""
+    path = folder / "segments"
+    if not path.is_dir():
+        raise InputError(
+            f"{path}: the {period} run's segments are gone (a Spark run keeps them only "
+            "there) — restore the folder, or run with --no-history"
+        )
+    return str(path)
 
 
 def recent_runs(path: Path, period: str, limit: int = 11) -> list[tuple[str, list[dict]]]:

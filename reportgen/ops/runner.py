@@ -225,7 +225,7 @@ def run_job(
 
 
 @contextmanager
-def _source(data, config: Config, out: Path, recorded: bool, say: Progress):
+def _source(data, config: Config, out: Path, say: Progress):
     """The table to analyse: a local `Source`, or with `[engine] name = "spark"` a
     `SparkSource` whose executors write the segments into a staging folder beside `out`
     (a `.<name>.partial-*` folder: removed on failure, or by the next run after a kill)."""
@@ -234,12 +234,6 @@ def _source(data, config: Config, out: Path, recorded: bool, say: Progress):
 
         yield Source.from_file(data, config)
         return
-    if recorded:
-        raise InputError(
-            "--engine spark does not keep the monthly history yet (the migration between "
-            "months needs per-customer rows it does not store) — add --no-history, or set "
-            "[history] enabled = false"
-        )
     if config.output.segments_to:
         raise InputError(
             "--segments-to: not with --engine spark yet — its segments are written as "
@@ -267,7 +261,7 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
     from . import history
 
     db = history.db_path(config, out) if config.history.enabled and period else None
-    with _source(data, config, out, db is not None, say) as source:
+    with _source(data, config, out, say) as source:
         return _run_on(source, db, out, config, say, period, renderer, refit, counter)
 
 
