@@ -315,6 +315,10 @@ class EngineConfig(_Section):
     master: str = "local[*]"
     #: extra Spark settings, e.g. {"spark.executor.memory" = "4g"}
     settings: dict[str, str] = {}
+    #: "sample": K-Means is fitted on the fit sample (sampling.fit_rows), as by the local
+    #: engine; "all": with Spark MLlib (k-means||) on every row inside the IQR fences, k
+    #: still chosen on the sample (Spark engine only)
+    fit: Literal["sample", "all"] = "sample"
 
 
 class Config(_Section):

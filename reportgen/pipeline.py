@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import __version__, schema
 from .config import Config
+from .errors import InputError
 from .fitting.fit import Fitted, fit
 from .fitting.identity import PreviousRun, carry_over, identity_match
 from .input.load import Loaded
@@ -140,6 +141,11 @@ def analyse(
     tell = counter or (lambda _step, _done, _total: None)
 
     spark = getattr(source, "engine", "local") == "spark"  # engine/spark.py's SparkSource
+    if config.engine.fit == "all" and not spark:
+        raise InputError(
+            '[engine] fit = "all" fits K-Means on every row with Spark MLlib — add '
+            '--engine spark, or set fit = "sample"'
+        )
     with stages.stage("scan", "Reading and checking every row"):
         read = source.scan if spark else partial(scan, source)  # type: ignore[union-attr]
         table = read(
@@ -148,7 +154,8 @@ def analyse(
             sampling.chunk_rows,
             lambda done: tell("read", done, None),
         )
-    fitted = fit(table, config, stages, parts, previous)
+    fit_all = source.fit_all if spark and config.engine.fit == "all" else None
+    fitted = fit(table, config, stages, parts, previous, fit_all)
     try:  # the checks run in a second process until `finish` collects them
         with stages.stage("score", f"Scoring all {table.rows:,} customers"):
             if spark:  # the executors write the segments; nothing per customer comes back

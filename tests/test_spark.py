@@ -226,3 +226,28 @@ def test_a_second_month_keeps_identities_and_migration_as_the_local_engine(
     if engines[1] == "spark":  # the history row's id is in every segments row
         rows = pd.read_parquet(mixed / "2026-11" / "segments", columns=["run_id"])
         assert set(rows["run_id"]) == {2}
+
+
+def test_fit_all_rows_with_mllib_says_so_and_agrees_with_the_sample_fit(
+    session, real_file, config, tmp_path
+):
+    """`[engine] fit = "all"`: K-Means by Spark MLlib on every fitted row. On the real file
+    the sample is every row, so both fits see the same customers: they must nearly agree
+    (two K-Means implementations, not one)."""
+    three = REAL_TOML.replace("[clustering]\n", "[clustering]\nn_init = 3\n")  # quicker
+    (tmp_path / "three.toml").write_text(three, encoding="utf-8")
+    everything = tmp_path / "all.toml"
+    everything.write_text(three + '[engine]\nfit = "all"\n', encoding="utf-8")
+    assert _run(real_file, tmp_path / "local", tmp_path / "three.toml").exit_code == 0
+    result = _run(real_file, tmp_path / "spark", everything, "--engine", "spark")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "spark" / "summary.json").read_text())
+    assert (
+        "fitted with Spark MLlib (k-means||) on all 2,229 customers"
+        in (summary["model"]["samples"]["fit"])
+    )
+    mine = pd.read_csv(tmp_path / "local" / "segments.csv", dtype={"customer_id": str})
+    both = mine.merge(pd.read_parquet(tmp_path / "spark" / "segments"), on="customer_id")
+    assert adjusted_rand_score(both["segment_x"], both["segment_y"]) > 0.95
+    local = _run(real_file, tmp_path / "refused", everything)  # the local engine
+    assert local.exit_code == 2 and "add --engine spark" in local.output

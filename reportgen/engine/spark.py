@@ -55,7 +55,7 @@ from ..input.load import (
 from ..input.scan import BottomK, Scan, latest_enrolled
 from ..scoring.aggregates import NearCounts, SegmentTotals
 from ..scoring.model import ModelParts
-from ..scoring.score import score, segments_table
+from ..scoring.score import fitted_design, score, segments_table
 
 EXTRA = 'pip install "reportgen[spark]"'
 #: the folder of per-customer results in a run folder written by the Spark engine (the
@@ -273,6 +273,19 @@ def _score_partition(job: _Job, batches):
         yield _one({"error": (_pid(), str(exc))})
         return
     yield _one(found)
+
+
+def _design_partition(job: _Job, batches):
+    """The design rows K-Means is fitted on, of one partition."""
+    import pyarrow as pa
+
+    assert job.parts is not None
+    for frame, _numbers in job.chunks(batches):
+        X = fitted_design(job.parts, frame.reset_index(drop=True), job.source)
+        values = pa.array(X.ravel(), pa.float64())
+        width = X.shape[1]
+        offsets = pa.array(np.arange(0, len(X) * width + 1, width, dtype=np.int32))
+        yield pa.RecordBatch.from_arrays([pa.ListArray.from_arrays(offsets, values)], ["x"])
 
 
 def _segments_file(scored: str, dest: str, parts: ModelParts, period: str, run_id, rows: int):
@@ -537,6 +550,36 @@ class SparkSource:
             near = r["near"] if near is None else near.merge(r["near"])
         assert totals is not None and near is not None
         return totals, near
+
+    def fit_all(self, blank: ModelParts, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """K-Means with Spark MLlib (k-means||) on the design rows of every customer inside
+        the outlier limits, computed on the executors by `fitted_design` (`[engine] fit =
+        "all"`); (centroids, sizes). The rows are cached for MLlib's iterations."""
+        from pyspark import StorageLevel
+        from pyspark.ml.clustering import KMeans
+        from pyspark.ml.functions import array_to_vector
+
+        assert self.job is not None, "scan first"
+        job = dataclasses.replace(self.job, parts=blank, source=self.file)
+        rows = self.frame.mapInArrow(lambda b: _design_partition(job, b), "x array<double>")
+        rows = rows.select(array_to_vector("x").alias("features"))
+        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+        best = None
+        try:
+            # as the local fit: clustering.n_init starts, the lowest within-segment sum of
+            # squares kept; scikit-learn's 300 iterations and tolerance 1e-4 at most
+            for start in range(self.config.clustering.n_init):
+                kmeans = KMeans(
+                    k=k, seed=self.config.seed + start, initMode="k-means||", maxIter=300, tol=1e-4
+                )
+                model = self._run(lambda m=kmeans: m.fit(rows), "fit K-Means on every row")
+                if best is None or model.summary.trainingCost < best.summary.trainingCost:
+                    best = model
+        finally:
+            rows.unpersist()
+        assert best is not None
+        centres = np.array([np.asarray(c) for c in best.clusterCenters()], dtype=float)
+        return centres, np.asarray(best.summary.clusterSizes, dtype=np.int64)
 
     def cross(self, previous: PreviousRun) -> Crossed:
         """This run's customers against the previous run's, joined in Spark: only the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,8 @@ class Fitted:
     #: "response" (and "churn") propensity models, and how well each predicts
     propensity: dict[str, PropensityModel] = field(default_factory=dict)
     propensity_info: dict[str, PropensityInfo] = field(default_factory=dict)
+    #: customers K-Means was fitted on when it ran on every row (`[engine] fit = "all"`)
+    fit_all_rows: int | None = None
 
     def cancel(self) -> None:
         """Stop the checks (the run failed before they were collected)."""
@@ -182,14 +185,26 @@ class Fitted:
             notes["tsne"] = (
                 f"t-SNE map drawn for a random sample of {drawn:,} of {rows:,} customers"
             )
-        if s["fit"] < rows:
+        if self.fit_all_rows is not None:
+            notes["fit"] = (
+                f"K-Means was fitted with Spark MLlib (k-means||) on all {self.fit_all_rows:,} "
+                f"customers inside the outlier limits. The cleaning statistics, scaling, k, "
+                "stability and explanations come from "
+                + (
+                    f"a random sample of {s['fit']:,} of the {rows:,}"
+                    if s["fit"] < rows
+                    else f"all {rows:,}"
+                )
+                + " customers; sizes, shares, profiles and KPIs count every customer."
+            )
+        elif s["fit"] < rows:
             notes["fit"] = (
                 f"The model (cleaning statistics, scaling, k, K-Means, stability, explanations) "
                 f"was fitted on a random sample of {s['fit']:,} of the {rows:,} customers; every "
                 "customer was then scored with it, and sizes, shares, profiles and KPIs count "
                 "every customer."
             )
-        if s.get("k_scan", s["fitted"]) < s["fitted"]:
+        if s.get("k_scan", s["fitted"]) < s["fitted"] and self.fit_all_rows is None:
             notes["k_scan"] = (
                 f"The number of segments was chosen on a random sample of {s['k_scan']:,} of "
                 f"the {s['fitted']:,} fitted customers; the final K-Means used all of them."
@@ -294,10 +309,21 @@ def _k(config: Config, X: np.ndarray, sil_rows, parts, previous):
     return scores, choice, forced, k, D
 
 
+#: K-Means on every row of the table (the Spark engine's MLlib fit, `[engine] fit = "all"`):
+#: (a model with the cleaning, scaling and reference date, k) -> (centroids, sizes)
+FitAll = Callable[[ModelParts, int], tuple[np.ndarray, np.ndarray]]
+
+
 def fit(
-    table: Scan, config: Config, stages, parts: ModelParts | None, previous: PreviousRun | None
+    table: Scan,
+    config: Config,
+    stages,
+    parts: ModelParts | None,
+    previous: PreviousRun | None,
+    fit_all: FitAll | None = None,
 ) -> Fitted:
-    """Everything that learns, on `table.sample`; see the module docstring."""
+    """Everything that learns, on `table.sample`; see the module docstring. With `fit_all`
+    the final K-Means runs on every row instead (k is still chosen on the sample)."""
     cc, sampling, seed = config.clustering, config.sampling, config.seed
     with stages.stage("clean", "Cleaning the data"):
         rules, bounds, ref, cleaned, features = _cleaning(table, config, parts)
@@ -327,14 +353,24 @@ def fit(
             scan_sil = None if sil_rows is None else np.searchsorted(scan_rows, sil_rows)
             # the same silhouette rows, so their distances D serve the later checks too
             scores, choice, forced, k, D = _k(config, X[scan_rows], scan_sil, parts, previous)
-    with stages.stage("kmeans", f"Fitting K-Means with k = {k}"):
+    where = " with Spark MLlib on every row" if fit_all is not None and parts is None else ""
+    fit_all_rows = None
+    with stages.stage("kmeans", f"Fitting K-Means with k = {k}{where}"):
         match: Match | None = None
         threshold = config.history.match_threshold
         if parts is not None:
             centroids, seg_ids = parts.centroids, parts.ids
             match = identity_match(seg_ids.tolist(), previous, threshold)
         else:
-            centroids, _ = fit_final(X, k, seed, cc.n_init)
+            if fit_all is not None:
+                blank = ModelParts(
+                    rules, bounds, spec, ref, np.zeros((k, X.shape[1])), np.arange(k), {}
+                )
+                centroids, sizes = fit_all(blank, k)
+                order = sorted(range(k), key=lambda j: (-sizes[j], tuple(centroids[j])))
+                centroids, fit_all_rows = centroids[order], int(np.sum(sizes))
+            else:
+                centroids, _ = fit_final(X, k, seed, cc.n_init)
             seg_ids = np.arange(k)
             if previous is not None:
                 centroids, seg_ids, match = relabel(centroids, spec, X, previous, threshold)
@@ -362,6 +398,7 @@ def fit(
             features,
             fit_mask,
         )
+        fitted.fit_all_rows = fit_all_rows
         scored = score(fitted.parts, table.sample, table.info.path).customers
         fit_labels = scored["segment"].to_numpy()[fit_mask]
         fitted.sample_view = scored[

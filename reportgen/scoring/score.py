@@ -129,6 +129,16 @@ def score(parts: ModelParts, frame: pd.DataFrame, source: str = "model.json") ->
     return Scored(customers, features, cleaned, report)
 
 
+def fitted_design(parts: ModelParts, frame: pd.DataFrame, source: str = "model.json") -> np.ndarray:
+    """The design rows (scaled clustering features) of the customers of `frame` K-Means is
+    fitted on: cleaned, engineered and inside the IQR fences, as `score` computes them."""
+    cleaned, _report = apply_cleaning(frame, parts.rules)
+    features = engineer(cleaned, parts.reference_date)
+    require_columns(parts.spec, features, cleaned, source)
+    reasons, _issues = exclusion_reasons(features, parts.bounds)
+    return design_matrix(parts.spec, features, cleaned)[reasons == ""]
+
+
 def _add_drivers(customers, parts, X, first, second, features, cleaned) -> None:
     """Compact driver columns: group index (-1 = none), level code and value, per rank."""
     n = len(X)
