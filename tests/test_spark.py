@@ -100,31 +100,55 @@ def test_the_real_file_gives_the_local_engine_s_segments_and_figures(
     assert not list(tmp_path.glob(".spark.partial-*"))  # the staging folder is gone
 
 
-def test_a_partitioned_parquet_dataset_larger_than_the_sample(session, tmp_path, monkeypatch):
-    """30,000 customers in a hive-partitioned dataset, a 5,000-row fit sample: the sample,
-    hence the model and every figure, are the local engine's."""
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory) -> Path:
+    """30,000 synthetic customers as one TSV file and as a hive-partitioned Parquet dataset
+    of 4,000-row files; a config with a 5,000-row fit sample and 1,000-row chunks."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     from reportgen.input.synth import generate
 
-    skip_tsne(monkeypatch)
+    folder = tmp_path_factory.mktemp("lake")
     frame = generate(30_000, seed=3)
-    frame.to_csv(tmp_path / "all.tsv", sep="\t", index=False)
+    frame.to_csv(folder / "all.tsv", sep="\t", index=False)
     ds.write_dataset(
         pa.Table.from_pandas(frame, preserve_index=False),
-        tmp_path / "lake",
+        folder / "lake",
         format="parquet",
         partitioning=["Education"],
         partitioning_flavor="hive",
         max_rows_per_group=4_000,
         max_rows_per_file=4_000,
     )
-    config = tmp_path / "c.toml"
-    config.write_text(REAL_TOML + "[sampling]\nfit_rows = 5000\nchunk_rows = 3000\n")
-    assert _run(tmp_path / "all.tsv", tmp_path / "local", config).exit_code == 0
-    result = _run(tmp_path / "lake", tmp_path / "spark", config, "--engine", "spark")
+    (folder / "c.toml").write_text(REAL_TOML + "[sampling]\nfit_rows = 5000\nchunk_rows = 1000\n")
+    return folder
+
+
+def test_a_partitioned_parquet_dataset_larger_than_the_sample(session, lake, tmp_path, monkeypatch):
+    """The sample of a dataset larger than it, hence the model and every figure, are the
+    local engine's; nothing per customer is collected to the driver."""
+    from pyspark import RDD
+    from pyspark.sql.classic.dataframe import DataFrame  # the class sessions make
+
+    skip_tsne(monkeypatch)
+    config = lake / "c.toml"
+    assert _run(lake / "all.tsv", tmp_path / "local", config).exit_code == 0
+    collected: list[int] = []
+    pulls = [(DataFrame, "collect"), (DataFrame, "toArrow"), (DataFrame, "toPandas")]
+    for cls, name in [*pulls, (RDD, "collect")]:
+        real = getattr(cls, name)
+
+        def counted(self, *args, _real=real, **kwargs):
+            out = _real(self, *args, **kwargs)
+            collected.append(out.num_rows if hasattr(out, "num_rows") else len(out))
+            return out
+
+        monkeypatch.setattr(cls, name, counted)
+    result = _run(lake / "lake", tmp_path / "spark", config, "--engine", "spark")
     assert result.exit_code == 0, result.output
+    # the most that came back: the first chunk's enrollment dates (for the date format)
+    assert collected and max(collected) <= 1000, collected
     summary = json.loads((tmp_path / "spark" / "summary.json").read_text())
     assert summary["run"]["rows"]["rows_in_fit_sample"] == 5000
     assert _compare(tmp_path / "local", tmp_path / "spark") == 1.0
@@ -146,26 +170,101 @@ def _set(row: int, column: str, value: str):
     return change
 
 
+def _both(*changes):
+    def change(frame):
+        for one in changes:
+            frame = one(frame)
+        return frame
+
+    return change
+
+
 @pytest.mark.parametrize(
     "change, words",
     [
         (lambda f: f.drop(columns=["Income"]), "missing required column(s) Income"),
+        # the first chunk (rows 2-1001) is checked for the date format on the driver, the
+        # rest by the executors: the earliest bad value is named in both cases
         (_set(2101, "Income", "lots"), "column Income, row 2101: 'lots' is not a number"),
+        (
+            _both(_set(2101, "Income", "lots"), _set(1500, "Income", "heaps")),
+            "column Income, row 1500: 'heaps' is not a number",
+        ),
         (_set(1900, "Dt_Customer", "31-31-2013"), "column Dt_Customer, row 1900"),
+        (_set(500, "Dt_Customer", "31-31-2013"), "column Dt_Customer, row 500"),
         (_set(2200, "ID", "5524"), "customer id 5524 appears more than once (rows 2, 2200)"),
+        (_set(2200, "ID", "5524\u00a0"), "customer id 5524 appears more than once (rows 2, 2200)"),
+        (_set(2200, "ID", "5524.0"), "customer id 5524 appears more than once (rows 2, 2200)"),
+        (lambda f: f, None),  # row 1700 cut short, below
     ],
-    ids=["missing column", "bad number", "bad date", "repeated id"],
+    ids=[
+        "missing column",
+        "bad number",
+        "two bad numbers",
+        "bad date",
+        "bad date in the first chunk",
+        "repeated id",
+        "repeated id with a no-break space",
+        "repeated id written as a decimal",
+        "short line",
+    ],
 )
 def test_bad_input_ends_as_the_local_engine_does(
-    session, real_file, config, tmp_path, change, words
+    session, real_file, tmp_path, monkeypatch, change, words
 ):
+    skip_tsne(monkeypatch)
+    config = tmp_path / "chunks.toml"
+    config.write_text(REAL_TOML + "[sampling]\nchunk_rows = 1000\n", encoding="utf-8")
     data = _broken(real_file, tmp_path, change)
+    if words is None:  # a cut line: Spark's reader says it its own way
+        text = data.read_text(encoding="utf-8").splitlines()
+        text[1699] = text[1699].rsplit("\t", 1)[0]
+        data.write_text("\n".join(text) + "\n", encoding="utf-8")
     local = _run(data, tmp_path / "local", config)
     spark = _run(data, tmp_path / "out" / "spark", config, "--engine", "spark")
-    assert local.exit_code == spark.exit_code == 2
-    assert words in spark.output
-    assert spark.output.strip().splitlines()[-1] == local.output.strip().splitlines()[-1]
+    assert local.exit_code == spark.exit_code == 2, spark.output
+    if words is None:
+        assert "Malformed" in spark.output and len(spark.output.strip().splitlines()) == 1
+    else:
+        assert words in spark.output
+        assert spark.output.strip().splitlines()[-1] == local.output.strip().splitlines()[-1]
     assert "Traceback" not in spark.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_missing_value_words_and_a_set_date_format_read_as_the_local_engine_reads_them(
+    session, real_file, tmp_path, monkeypatch
+):
+    """CSV cells pandas takes for missing ("NA", "null", "N/A") are missing with Spark too."""
+    skip_tsne(monkeypatch)
+
+    def words(frame):
+        frame.loc[10:40, "Income"] = "NA"
+        frame.loc[50:60, "Education"] = "null"
+        frame.loc[70:75, "Marital_Status"] = "N/A"
+        return frame
+
+    data = _broken(real_file, tmp_path, words)
+    config = tmp_path / "dates.toml"
+    config.write_text('[input]\ndate_format = "%d-%m-%Y"\n' + REAL_TOML, encoding="utf-8")
+    assert _run(data, tmp_path / "local", config).exit_code == 0
+    assert _run(data, tmp_path / "spark", config, "--engine", "spark").exit_code == 0
+    assert _compare(tmp_path / "local", tmp_path / "spark") == 1.0
+    summary = json.loads((tmp_path / "spark" / "summary.json").read_text())
+    assert summary["data_quality"]["imputed"]["Income"] > 24  # the file's own blanks, and "NA"
+    assert summary["data_quality"]["date_format"] == "%d-%m-%Y"
+
+
+def test_a_failure_after_scoring_leaves_nothing(session, real_file, config, tmp_path, monkeypatch):
+    """The staging folder of the executors' files goes with the failed run."""
+    from reportgen.engine import spark
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(spark, "write_segments", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        _run(real_file, tmp_path / "out" / "spark", config, "--engine", "spark")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -242,12 +341,13 @@ def test_fit_all_rows_with_mllib_says_so_and_agrees_with_the_sample_fit(
     result = _run(real_file, tmp_path / "spark", everything, "--engine", "spark")
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "spark" / "summary.json").read_text())
-    assert (
-        "fitted with Spark MLlib (k-means||) on all 2,229 customers"
-        in (summary["model"]["samples"]["fit"])
-    )
+    theirs = pd.read_parquet(tmp_path / "spark" / "segments")
+    inside = int((~theirs["excluded_from_fit"]).sum())  # whom MLlib saw, counted apart
+    assert inside < 2240
+    note = summary["model"]["samples"]["fit"]
+    assert f"fitted with Spark MLlib (k-means||) on all {inside:,} customers" in note
     mine = pd.read_csv(tmp_path / "local" / "segments.csv", dtype={"customer_id": str})
-    both = mine.merge(pd.read_parquet(tmp_path / "spark" / "segments"), on="customer_id")
+    both = mine.merge(theirs, on="customer_id")
     assert adjusted_rand_score(both["segment_x"], both["segment_y"]) > 0.95
     local = _run(real_file, tmp_path / "refused", everything)  # the local engine
     assert local.exit_code == 2 and "add --engine spark" in local.output

@@ -25,6 +25,7 @@ import glob
 import hashlib
 import os
 import pickle
+import re
 import shutil
 import sys
 import warnings
@@ -58,6 +59,8 @@ from ..scoring.model import ModelParts
 from ..scoring.score import fitted_design, score, segments_table
 
 EXTRA = 'pip install "reportgen[spark]"'
+#: the input format of CSV files read by Spark (summary.json's run.input_format)
+CSV = "csv (Spark)"
 #: the folder of per-customer results in a run folder written by the Spark engine (the
 #: columns of segments.csv, one Parquet file per partition of the table)
 SEGMENTS_DIR = "segments"
@@ -113,14 +116,53 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+class TaskFailed(RuntimeError):
+    """reportgen's own code failed in a Spark task: a bug (exit 1)."""
+
+
+def _action(rows, what: str):
+    """Run a Spark action; see `SparkSource._run`."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException, PythonException
+
+    try:
+        return rows()
+    except PythonException as exc:  # raised in a pandas/Arrow function of a task
+        raise TaskFailed(f"{what}: a task failed\n{exc}") from None
+    except Py4JJavaError as exc:  # an RDD task, or the JVM's own failure
+        cause, python = exc.java_exception, None
+        while cause is not None:
+            if "PythonException" in cause.getClass().getName():
+                python = cause
+            root, cause = cause, cause.getCause()
+        if python is not None:
+            raise TaskFailed(f"{what}: a task failed\n{python.getMessage()}") from None
+        message = (root.getMessage() or root.getClass().getSimpleName()).strip()
+        raise InputError(f"{what} ({message.splitlines()[0]}) — check the files") from None
+    except PySparkException as exc:  # AnalysisException and the like, raised by the driver
+        raise InputError(f"{what} ({_first_line(exc)}) — check the files") from None
+
+
 # ------------------------------------------------------------------------ reading
+
+
+def _csv_missing(data: pd.DataFrame) -> pd.DataFrame:
+    """Text Spark read from CSV, with the cells pandas' reader (the local engine's) takes for
+    missing — "NA", "N/A", "null", "NaN", ... — as missing."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    for column in data.columns:
+        values = data[column]
+        if not pd.api.types.is_numeric_dtype(values.dtype):
+            data[column] = values.mask(values.isin(STR_NA_VALUES))
+    return data
 
 
 class _ArrowRows:
     """A partition's Arrow batches as raw chunks (input/load.py's `Table.database` hook)."""
 
-    def __init__(self, batches, first_row: int):
-        self.batches, self.first_row = batches, first_row
+    def __init__(self, batches, first_row: int, csv: bool = False):
+        self.batches, self.first_row, self.csv = batches, first_row, csv
 
     def raw_chunks(self, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
         row = self.first_row
@@ -129,8 +171,19 @@ class _ArrowRows:
                 continue
             data = batch.to_pandas()
             data.columns = range(data.shape[1])
-            yield data, np.arange(row, row + len(data))
+            yield _csv_missing(data) if self.csv else data, np.arange(row, row + len(data))
             row += len(data)
+
+
+class _Rows:
+    """Rows already on the driver, with their row numbers, as one raw chunk."""
+
+    def __init__(self, data: pd.DataFrame, numbers: np.ndarray):
+        self.data, self.numbers = data, numbers
+
+    def raw_chunks(self, chunk_rows: int | None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        if len(self.data):
+            yield self.data, self.numbers
 
 
 @dataclass
@@ -152,7 +205,8 @@ class _Job:
         from pyspark import TaskContext
 
         first = self.offsets.get(TaskContext.get().partitionId(), 0) + 2
-        table = dataclasses.replace(self.table, database=_ArrowRows(batches, first))
+        rows = _ArrowRows(batches, first, csv=self.table.fmt == CSV)
+        table = dataclasses.replace(self.table, database=rows)
         yield from table.chunks(self.config, _Issues(strict=True), None)
 
 
@@ -211,36 +265,43 @@ def _scan_partition(job: _Job, batches):
     try:
         for frame, _numbers in job.chunks(batches):
             part.sampler.add(frame.reset_index(drop=True), position + part.rows)
-            part.sampler._compact()  # what travels is bounded by the sample
             part.rows += len(frame)
             for column, n in frame.isna().sum().items():
                 part.missing[column] = part.missing.get(column, 0) + int(n)
             latest = latest_enrolled(frame)
             if latest is not None and (part.latest is None or latest > part.latest):
                 part.latest = latest
+        if part.sampler.frames:
+            part.sampler._compact()  # what travels is bounded by the sample
     except InputError as exc:
         part = _ScanPart(error=(_pid(), str(exc)))
     yield _one(part)
 
 
-def _write_parquet(path: str, frames: Iterator[pd.DataFrame]) -> None:
+def _write_parquet(path: str, frames: Iterator[pd.DataFrame]) -> int:
     """`frames` as one Parquet file, in place only when complete (a retried or speculative
-    task writes its own temporary file)."""
+    task writes its own temporary file); the rows written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from pyspark import TaskContext
 
-    tmp = f"{path}.{os.getpid()}.partial"
+    folder, name = os.path.split(path)
+    # hidden from Spark, pyarrow and pandas (a leading "_"), and one per task attempt
+    tmp = os.path.join(folder, f"_tmp-{name}-{TaskContext.get().taskAttemptId()}")
     writer = None
+    rows = 0
     try:
         for frame in frames:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
             writer.write_table(table)
+            rows += len(frame)
         if writer is not None:
             writer.close()
             writer = None
             os.replace(tmp, path)
+        return rows
     finally:
         if writer is not None:
             writer.close()
@@ -267,12 +328,16 @@ def _score_partition(job: _Job, batches):
                 found["near"] = found["near"].merge(counts)
             yield result.customers
 
+    name = f"part-{_pid():05d}.parquet"
     try:
-        _write_parquet(os.path.join(job.out, f"part-{_pid():05d}.parquet"), scored())
+        rows = _write_parquet(os.path.join(job.out, name), scored())
     except InputError as exc:
         yield _one({"error": (_pid(), str(exc))})
         return
-    yield _one(found)
+    except OSError as exc:  # a full disk, a folder the executor cannot write
+        yield _one({"oserror": (_pid(), exc.errno, str(exc))})
+        return
+    yield _one({**found, "file": name if rows else None, "rows": rows})
 
 
 def _design_partition(job: _Job, batches):
@@ -298,8 +363,11 @@ def _segments_file(scored: str, dest: str, parts: ModelParts, period: str, run_i
         segments_table(batch.to_pandas(), parts, period, run_id)
         for batch in source.iter_batches(batch_size=rows)
     )
-    _write_parquet(os.path.join(dest, os.path.basename(scored)), frames)
-    return []
+    try:
+        rows = _write_parquet(os.path.join(dest, os.path.basename(scored)), frames)
+    except OSError as exc:
+        return [(os.path.basename(scored), -1, str(exc))]
+    return [(os.path.basename(scored), rows, "")]
 
 
 class SparkSource:
@@ -312,9 +380,22 @@ class SparkSource:
         self.config, self.spark = config, session
         # one Arrow batch is one of the local engine's chunks: the same memory bound per task
         batch = config.sampling.chunk_rows or 0  # 0: a partition in one batch
-        session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch))
+        key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+        session.conf.set(key, config.engine.settings.get(key, str(batch)))
+        # dates and times as the local engine reads them, whatever session is reused
+        session.conf.set("spark.sql.session.timeZone", "UTC")
         name = table or config.input.table
         meta = None
+        if config.input.query:
+            raise InputError(
+                "--query: not with --engine spark — give --table for a table of the Spark "
+                "catalog, or run a database query with the local engine"
+            )
+        if data and _DATABASE.match(str(data)):
+            raise InputError(
+                f"{_DATABASE.match(str(data)).group(0)}: a database URL — the Spark engine "
+                "reads Parquet, CSV and catalog tables; use the local engine for a database"
+            )
         if name:
             frame, file, fmt = self._catalog(name), name, "table (Spark)"
             headers = [str(c).strip() for c in frame.columns]
@@ -339,9 +420,13 @@ class SparkSource:
                     "inferSchema": False,
                     "escape": '"',
                     "encoding": "UTF-8",
+                    # a short or long line ends the run, as with the local engine; every
+                    # file's header must be the first file's
+                    "mode": "FAILFAST",
+                    "enforceSchema": False,
                 }
                 frame = self._read(lambda r: r.options(**options).csv(file), file)
-                headers, fmt = meta.headers, "csv (Spark)"
+                headers, fmt = meta.headers, CSV
         if "__index_level_0__" in frame.columns:  # pandas' index, written by to_parquet
             frame = frame.drop("__index_level_0__")
             headers = [h for h in headers if h != "__index_level_0__"]
@@ -362,6 +447,7 @@ class SparkSource:
             meta,
         )
         self.offsets: dict[int, int] = {}
+        self.rows = 0
         self.job: _Job | None = None
         #: where the executors write the scored customers (a staging folder of the run)
         self.scored_dir: Path | None = None
@@ -404,19 +490,10 @@ class SparkSource:
     # -------------------------------------------------------------------- the passes
 
     def _run(self, rows, what: str):
-        """An action, with Spark's own failures (an unreadable file) as one line."""
-        from pyspark.errors import PythonException
-
-        try:
-            return rows()
-        except (InputError, PythonException):  # PythonException: a bug in a task (exit 1)
-            raise
-        except Exception as exc:
-            if type(exc).__name__ in ("Py4JError", "Py4JNetworkError"):
-                raise
-            raise InputError(
-                f"{self.file}: Spark could not {what} ({_first_line(exc)}) — check the files"
-            ) from None
+        """An action. Spark's own failures (a file it cannot read, a malformed CSV record)
+        end in one line (exit 2); a failure of reportgen's code in a task is a bug (exit 1,
+        with the task's traceback); anything else is raised as it is."""
+        return _action(rows, f"{self.file}: Spark could not {what}")
 
     def scan(self, sample_rows: int, seed: int, chunk_rows=None, progress=None) -> Scan:
         """Pass 1-3: number the rows, check and count them, draw the sample, refuse
@@ -436,14 +513,16 @@ class SparkSource:
         config = self._with_date_format(self.config)
         job = _Job(self.table, config, self.offsets, sample_rows)
         schema_ = "part binary"
-        merged = self._run(
-            lambda: (
-                frame.mapInArrow(lambda b: _scan_partition(job, b), schema_)
-                .rdd.map(lambda r: pickle.loads(r[0]))
-                .treeReduce(lambda a, b: a.merge(b))
-            ),
-            "read the rows",
-        )
+        merged = _ScanPart()  # a table of no partitions has no rows
+        if self.offsets:
+            merged = self._run(
+                lambda: (
+                    frame.mapInArrow(lambda b: _scan_partition(job, b), schema_)
+                    .rdd.map(lambda r: pickle.loads(r[0]))
+                    .treeReduce(lambda a, b: a.merge(b))
+                ),
+                "read the rows",
+            )
         if merged.error is not None:
             raise InputError(merged.error[1])
         issues = _Issues(strict=True)
@@ -454,23 +533,55 @@ class SparkSource:
             self._unique_ids()
         if progress is not None:
             progress(merged.rows)
-        self.job = job
+        self.job, self.rows = job, merged.rows
         sample = merged.sampler.result()[0] if merged.sampler else pd.DataFrame()
         info = self.table.info(merged.rows, merged.missing)
         return Scan(info, merged.rows, sample, merged.latest)
 
+    def _numbered(self, column, starts: dict[int, int]):
+        """`column` and each row's position in read order (`row`, 0 = the first row), for
+        the partitions in `starts` (partition -> rows before it)."""
+        from pyspark.sql import functions as F
+
+        p = F.spark_partition_id()
+        within = F.monotonically_increasing_id() - F.shiftleft(p.cast("long"), 33)
+        pairs = [F.lit(x) for item in sorted(starts.items()) for x in item]
+        before = F.try_element_at(F.create_map(*pairs), p) if pairs else F.lit(None)
+        return self.frame.select(column, (before + within).alias("row")).where(
+            F.col("row").isNotNull()
+        )
+
     def _with_date_format(self, config: Config) -> Config:
         """The enrollment-date format, found on the first chunk of rows as the local engine
-        finds it, then required of every partition."""
+        finds it (its dates only come to the driver, in read order), then required of
+        every partition."""
+        from pyspark.sql import functions as F
+
+        self.table.date_format = config.input.date_format
         if schema.ENROLLED not in self.table.matched or config.input.date_format:
             return config
-        first = self._run(
-            lambda: self.frame.limit(config.sampling.chunk_rows or CHUNK_ROWS).toArrow(),
+        column = self.frame.columns[self.table.matched[schema.ENROLLED]]
+        chunk = config.sampling.chunk_rows or CHUNK_ROWS
+        starts = {p: s for p, s in self.offsets.items() if s < chunk}
+        dates = self._run(
+            lambda: (
+                self._numbered(F.col(f"`{column}`").alias("d"), starts)
+                .where(F.col("row") < chunk)
+                .toArrow()
+            ),
             "read the first rows",
+        ).to_pandas()
+        dates = dates.sort_values("row")
+        raw = pd.DataFrame({self.table.matched[schema.ENROLLED]: dates["d"].to_numpy()})
+        if self.table.fmt == CSV:
+            raw = _csv_missing(raw)
+        head = dataclasses.replace(
+            self.table,
+            matched={schema.ENROLLED: self.table.matched[schema.ENROLLED]},
+            database=_Rows(raw, dates["row"].to_numpy() + 2),
         )
-        head = dataclasses.replace(self.table, database=_ArrowRows(first.to_batches(), 2))
         for _ in head.chunks(config, _Issues(strict=True), None):
-            pass  # converts and checks them: a bad value in the first rows fails here
+            pass  # a date no format reads, or an ambiguous column, fails here with its row
         self.table.date_format = head.date_format
         fixed = _fixed_format(head.date_format)
         if fixed is None:
@@ -480,23 +591,30 @@ class SparkSource:
         )
 
     def _unique_ids(self) -> None:
-        """Every customer id once, compared as the loader reads them (trimmed, 5524.0 is
-        5524); the message is the local engine's."""
+        """Every customer id once, compared as the loader reads them (input/load.py's
+        `_to_id`: stripped, and 5524.0 is 5524 when every id is a whole number); the
+        message is the local engine's `check_unique_ids`."""
         from pyspark.sql import functions as F
+        from pyspark.sql.types import IntegralType
 
         column = self.frame.columns[self.table.matched[schema.ID]]
-        p = F.spark_partition_id()
-        ids = self.frame.select(
-            F.regexp_replace(
-                F.trim(F.col(f"`{column}`").cast("string")), r"^(-?\d+)\.0+$", "$1"
-            ).alias("id"),
-            p.alias("p"),
-            (F.monotonically_increasing_id() - F.shiftleft(p.cast("long"), 33)).alias("i"),
-        )
+        raw = F.col(f"`{column}`")
+        if isinstance(self.frame.schema[column].dataType, IntegralType):
+            ids = self._numbered(raw.cast("string").alias("id"), self.offsets)
+        else:
+            text = F.regexp_replace(raw.cast("string"), r"(?U)^\s+|\s+$", "")
+            ids = self._numbered(text.alias("id"), self.offsets).where(F.col("id") != "")
+            whole = r"^-?(?:0|[1-9]\d{0,17})(?:\.0+)?$"
+            other = self._run(
+                lambda: ids.where(~F.col("id").rlike(whole)).limit(1).count(),
+                "compare the customer ids",
+            )
+            if not other:  # every id a whole number: 5524.0 is the id 5524
+                ids = ids.withColumn("id", F.regexp_replace("id", r"\.0+$", ""))
         repeated = self._run(
             lambda: (
                 ids.groupBy("id")
-                .agg(F.count("*").alias("n"), F.min(F.struct("p", "i")).alias("first"))
+                .agg(F.count("*").alias("n"), F.min("row").alias("first"))
                 .filter("n > 1")
                 .orderBy("first")
                 .limit(1)
@@ -507,8 +625,8 @@ class SparkSource:
         if not repeated:
             return
         first, n = repeated[0]["id"], int(repeated[0]["n"])
-        rows = ids.filter(F.col("id") == first).orderBy("p", "i").limit(5).collect()
-        listed = ", ".join(str(self.offsets[r["p"]] + r["i"] + 2) for r in rows)
+        rows = ids.filter(F.col("id") == first).orderBy("row").limit(5).collect()
+        listed = ", ".join(str(r["row"] + 2) for r in rows)
         more = f" and {n - 5} more" if n > 5 else ""
         raise InputError(
             f"{self.file}: column {schema.ID}: customer id {first} appears more than once "
@@ -541,10 +659,18 @@ class SparkSource:
         errors = sorted(r["error"] for r in results if "error" in r)
         if errors:
             raise InputError(errors[0][1])
-        self.scored = sorted(str(p) for p in out.glob("part-*.parquet"))
+        failed = [r["oserror"] for r in results if "oserror" in r]
+        if failed:
+            raise InputError(
+                f"{out}: an executor could not write the scored customers ({failed[0][2]}) "
+                "— free some space or choose another --out; nothing was changed"
+            )
+        done = [r for r in results if r.get("file")]
+        _check_written(out, {r["file"]: r["rows"] for r in done}, self.rows)
+        self.scored = [str(out / r["file"]) for r in done]
         totals = near = None
         for r in results:  # in partition order: the sums are the same from run to run
-            if r["totals"] is None:
+            if r.get("totals") is None:
                 continue
             totals = r["totals"] if totals is None else totals.merge(r["totals"])
             near = r["near"] if near is None else near.merge(r["near"])
@@ -579,6 +705,11 @@ class SparkSource:
             rows.unpersist()
         assert best is not None
         centres = np.array([np.asarray(c) for c in best.clusterCenters()], dtype=float)
+        if len(centres) != k:
+            raise InputError(
+                f"{self.file}: Spark MLlib found only {len(centres)} distinct segment centres "
+                f'for k = {k} (too few distinct customers) — set [engine] fit = "sample"'
+            )
         return centres, np.asarray(best.summary.clusterSizes, dtype=np.int64)
 
     def cross(self, previous: PreviousRun) -> Crossed:
@@ -632,6 +763,10 @@ def _previous_segments(session, previous: PreviousRun):
     )
 
 
+#: SQLAlchemy URLs (the local engine's databases), not file systems Spark reads
+_DATABASE = re.compile(r"^(sqlite|postgres(ql)?|mysql|mariadb|mssql|oracle)(\+\w+)?:")
+
+
 def _local_files(data: str) -> list[str]:
     """The local files `data` names (a file, a folder's files, a glob); [] for a URI."""
     if "://" in data and not data.startswith("file://"):
@@ -675,13 +810,40 @@ def write_segments(
 ) -> int:
     """Pass 5, once the model is final (persona names, actions, its version, the history
     run id): each scored file becomes `dest/part-*.parquet` with segments.csv's columns, one
-    task per file on the executors. Returns the number of files."""
+    task per file on the executors. Returns the number of customers written."""
     from ..scoring.model import model_parts
 
     parts = model_parts(model)
     dest.mkdir(parents=True, exist_ok=True)
-    if scored:
-        session.sparkContext.parallelize(scored, len(scored)).foreach(
-            lambda f: _segments_file(f, str(dest), parts, period or "", run_id, rows)
+    if not scored:
+        return 0
+    import pyarrow.parquet as pq
+
+    expected = sum(pq.ParquetFile(f).metadata.num_rows for f in scored)
+    written = _action(
+        lambda: (
+            session.sparkContext.parallelize(scored, len(scored))
+            .flatMap(lambda f: _segments_file(f, str(dest), parts, period or "", run_id, rows))
+            .collect()
+        ),
+        f"{dest}: Spark could not write the segments",
+    )
+    failed = [w for w in written if w[1] < 0]
+    if failed:
+        raise OSError(f"an executor could not write {failed[0][0]} ({failed[0][2]})")
+    _check_written(dest, {name: n for name, n, _ in written}, expected)
+    return expected
+
+
+def _check_written(folder: Path, files: dict[str, int], rows: int) -> None:
+    """The files the tasks say they wrote are all in `folder` (seen from the driver) and
+    hold every row; temporary files of failed or speculative attempts are removed."""
+    for stray in folder.glob("_tmp-*"):
+        stray.unlink(missing_ok=True)
+    missing = [name for name in files if not (folder / name).is_file()]
+    if missing or sum(files.values()) != rows:
+        raise InputError(
+            f"{folder}: the executors' files are not all there ({len(missing)} of "
+            f"{len(files)} missing, {sum(files.values()):,} of {rows:,} rows) — with a "
+            "cluster, --out must be a folder every executor and this machine share"
         )
-    return len(scored)

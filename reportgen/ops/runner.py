@@ -251,6 +251,7 @@ def _source(data, config: Config, out: Path, say: Progress):
         source.scored_dir = staging / "scored"
         yield source
     finally:
+        session.sparkContext.cancelAllJobs()  # a stop mid-job: no task writes on
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         if started:
