@@ -351,3 +351,31 @@ def test_fit_all_rows_with_mllib_says_so_and_agrees_with_the_sample_fit(
     assert adjusted_rand_score(both["segment_x"], both["segment_y"]) > 0.95
     local = _run(real_file, tmp_path / "refused", everything)  # the local engine
     assert local.exit_code == 2 and "add --engine spark" in local.output
+
+
+@pytest.mark.parametrize("damage", ["removed", "overwritten"])
+def test_a_previous_spark_run_without_its_own_segments_is_named(
+    session, small_file, tmp_path, monkeypatch, damage
+):
+    """history.db keeps no customers of a Spark run: its folder's segments/ must be that
+    run's, or the next month stops in one line instead of counting the wrong migration."""
+    import pyarrow.parquet as pq
+
+    skip_tsne(monkeypatch)
+    config = tmp_path / "c.toml"
+    config.write_text(REAL_TOML, encoding="utf-8")
+    _month(small_file, tmp_path, "2026-10", config, "spark")
+    segments = tmp_path / "2026-10" / "segments"
+    if damage == "removed":
+        shutil.rmtree(segments)
+    else:
+        part = sorted(segments.glob("part-*.parquet"))[0]
+        rows = pq.read_table(part).to_pandas()
+        rows["run_id"] = 99
+        rows.to_parquet(part, index=False)
+    args = ["--quiet", "--config", config, "run", "--data", small_file, "--out"]
+    result = invoke([*args, tmp_path / "2026-11", "--period", "2026-11", "--no-report"])
+    assert result.exit_code == 2
+    words = "segments are gone" if damage == "removed" else "holds the segments of run 99"
+    assert words in result.output and "start a new history" in result.output
+    assert not (tmp_path / "2026-11").exists()

@@ -329,7 +329,7 @@ def previous_run(path: Path, period: str) -> PreviousRun | None:
         assignments = assignments_of(conn, int(row["id"]))
     segments_folder = None
     if assignments.empty and row["customers"]:  # a Spark run: no rows here, see segments/
-        segments_folder = _segments_folder(Path(row["folder"]), row["period"])
+        segments_folder = _segments_folder(Path(row["folder"]), row["period"], int(row["id"]))
     segments = [
         PreviousSegment(
             id=int(s["id"]),
@@ -357,13 +357,26 @@ def previous_run(path: Path, period: str) -> PreviousRun | None:
     )
 
 
-def _segments_folder(folder: Path, period: str) -> str:
-    """The segments/ of a run the Spark engine wrote (its per-customer rows are only there)."""
+def _segments_folder(folder: Path, period: str, run_id: int) -> str:
+    """The segments/ of a run the Spark engine wrote (its per-customer rows are only there),
+    checked to be that run's (a later run into the same folder replaces it)."""
+    import pyarrow.parquet as pq
+
     path = folder / "segments"
-    if not path.is_dir():
+    fix = "restore that run's folder, or start a new history ([history] db = a new file)"
+    parts = sorted(path.glob("part-*.parquet")) if path.is_dir() else []
+    if not parts:
         raise InputError(
             f"{path}: the {period} run's segments are gone (a Spark run keeps them only "
-            "there) — restore the folder, or run with --no-history"
+            f"there) — {fix}"
+        )
+    first = pq.ParquetFile(parts[0]).read_row_group(0, columns=["run_id", "period"])
+    found = first.slice(0, 1).to_pylist()[0] if first.num_rows else {}
+    if str(found.get("run_id")) != str(run_id) or found.get("period") != period:
+        raise InputError(
+            f"{path}: holds the segments of run {found.get('run_id')} "
+            f"({found.get('period')}), not of the {period} run {run_id} it was recorded "
+            f"for — {fix}"
         )
     return str(path)
 
