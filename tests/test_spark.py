@@ -379,3 +379,20 @@ def test_a_previous_spark_run_without_its_own_segments_is_named(
     words = "segments are gone" if damage == "removed" else "holds the segments of run 99"
     assert words in result.output and "start a new history" in result.output
     assert not (tmp_path / "2026-11").exists()
+
+
+def test_a_table_of_the_spark_catalog(session, real_file, config, tmp_path):
+    """`--table NAME` with the Spark engine reads a table (here a view) of the catalog."""
+    frame = pd.read_csv(real_file, sep="\t")
+    session.createDataFrame(frame).createOrReplaceTempView("shop_customers")
+    assert _run(real_file, tmp_path / "local", config).exit_code == 0
+    args = ["--quiet", "--config", config, "run", "--engine", "spark", "--table"]
+    out = tmp_path / "spark"
+    result = invoke([*args, "shop_customers", "--out", out, "--no-history", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["run"]["input_format"] == (
+        "table (Spark)"
+    )
+    assert _compare(tmp_path / "local", out) == 1.0
+    missing = invoke([*args, "no_such_table", "--out", tmp_path / "x", "--no-history"])
+    assert missing.exit_code == 2 and "no such table in the Spark catalog" in missing.output

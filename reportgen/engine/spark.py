@@ -469,23 +469,23 @@ class SparkSource:
         plural = "s" if partitions != 1 else ""
         return f"Spark {self.spark.version} ({master}, {partitions:,} partition{plural})"
 
-    def _catalog(self, name: str):
+    def _open(self, how, name: str, problem: str, fix: str):
+        """A DataFrame from Spark's reader; a path or table it cannot open is one line."""
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
         try:
-            return self.spark.table(name)
-        except Exception as exc:
-            raise InputError(
-                f"{name}: no such table in the Spark catalog ({_first_line(exc)}) — check "
-                "the name (database.table)"
-            ) from None
+            return how()
+        except (PySparkException, Py4JJavaError) as exc:
+            raise InputError(f"{name}: {problem} ({_first_line(exc)}) — {fix}") from None
+
+    def _catalog(self, name: str):
+        no_table = "no such table in the Spark catalog"
+        return self._open(lambda: self.spark.table(name), name, no_table, "check database.table")
 
     def _read(self, how, file: str):
-        try:
-            return how(self.spark.read)
-        except Exception as exc:
-            raise InputError(
-                f"{file}: Spark cannot read it ({_first_line(exc)}) — give a Parquet "
-                "dataset or CSV files"
-            ) from None
+        fix = "give a Parquet dataset or CSV files"
+        return self._open(lambda: how(self.spark.read), file, "Spark cannot read it", fix)
 
     # -------------------------------------------------------------------- the passes
 
