@@ -202,9 +202,7 @@ class _Job:
     def chunks(self, batches) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
         """The partition's rows converted and checked by the local engine's code; row
         numbers count the header as row 1, as the local engine's do."""
-        from pyspark import TaskContext
-
-        first = self.offsets.get(TaskContext.get().partitionId(), 0) + 2
+        first = self.offsets.get(_pid(), 0) + 2
         rows = _ArrowRows(batches, first, csv=self.table.fmt == CSV)
         table = dataclasses.replace(self.table, database=rows)
         yield from table.chunks(self.config, _Issues(strict=True), None)
@@ -247,16 +245,7 @@ class _ScanPart:
 
 
 def _merge_samplers(a: BottomK | None, b: BottomK | None) -> BottomK | None:
-    if a is None or not a.frames:
-        return b
-    if b is None or not b.frames:
-        return a
-    out = BottomK(a.size, a.seed)
-    out.frames, out.keys = a.frames + b.frames, a.keys + b.keys
-    out.positions = a.positions + b.positions
-    out.buffered = a.buffered + b.buffered
-    out._compact()
-    return out
+    return b if a is None else a if b is None else a.merge(b)
 
 
 def _scan_partition(job: _Job, batches):
@@ -271,8 +260,7 @@ def _scan_partition(job: _Job, batches):
             latest = latest_enrolled(frame)
             if latest is not None and (part.latest is None or latest > part.latest):
                 part.latest = latest
-        if part.sampler.frames:
-            part.sampler._compact()  # what travels is bounded by the sample
+        part.sampler.compact()  # what travels is bounded by the sample
     except InputError as exc:
         part = _ScanPart(error=(_pid(), str(exc)))
     yield _one(part)

@@ -136,6 +136,21 @@ class BottomK:
         if self.buffered > 2 * self.size:
             self._compact()
 
+    def merge(self, other: BottomK) -> BottomK:
+        """The rows with the smallest keys of both (another part of the same table, drawn
+        with the same size and seed, e.g. on another Spark partition)."""
+        out = BottomK(self.size, self.seed)
+        out.frames, out.keys = self.frames + other.frames, self.keys + other.keys
+        out.positions = self.positions + other.positions
+        out.buffered = self.buffered + other.buffered
+        out.compact()
+        return out
+
+    def compact(self) -> None:
+        """Keep only the `size` rows with the smallest keys (nothing to do when empty)."""
+        if self.frames:
+            self._compact()
+
     def _compact(self) -> None:
         keys = np.concatenate(self.keys)
         positions = np.concatenate(self.positions)
