@@ -30,7 +30,7 @@ PR_SET_PDEATHSIG = 1
 class Pending:
     """One function running in a forked child; `result()` collects it, `cancel()` drops it."""
 
-    def __init__(self, func: Callable[..., Any], args: tuple):
+    def __init__(self, func: Callable[..., Any], args: tuple, nice: int = 0):
         self._func, self._args, self._kwargs = func, args, {}
         self._pid: int | None = None
         self._fd: int | None = None
@@ -43,6 +43,8 @@ class Pending:
                 try:
                     _die_with(parent)
                     os.close(read_fd)
+                    if nice:
+                        os.nice(nice)
                     code = _reply(func, args, {}, write_fd)
                 finally:
                     os._exit(code)
@@ -226,3 +228,14 @@ def in_child(func: Callable[..., Any], *args: Any) -> Pending:
     """Start `func(*args)` in a forked child; use the result as a context manager (or call
     `cancel()` on failure) so a caller that fails first leaves no child behind."""
     return Pending(func, args)
+
+
+#: how much lower a side job's CPU priority is than the process that waits for it
+SIDE_NICE = 10
+
+
+def in_side_child(func: Callable[..., Any], *args: Any) -> Pending:
+    """`in_child` at a lower CPU priority: for work that shares the two cores with the
+    slowest lane (the report's layout) and is not waited for first, so it takes the idle
+    moments instead of a third of each core."""
+    return Pending(func, args, nice=SIDE_NICE)

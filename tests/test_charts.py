@@ -49,8 +49,12 @@ def test_svgs_are_valid_small_and_dateless(drawn):
     _a, _p, charts, first, *_ = drawn
     for info in charts.values():
         body = (first / info.file).read_bytes()
-        ET.fromstring(body)  # well-formed XML
+        root = ET.fromstring(body)  # well-formed XML
         assert b"<dc:date>" not in body
+        # compacted (charts.compact_svg): no metadata, no group that only names its children
+        assert b"<metadata" not in body
+        bare = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if set(g.attrib) <= {"id"}]
+        assert not bare, info.name
         assert len(body) < 400_000, f"{info.name} is {len(body):,} bytes"
 
 

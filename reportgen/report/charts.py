@@ -9,6 +9,8 @@ bars, rasterised scatter points, a fixed SVG hash salt and no dates in the metad
 from __future__ import annotations
 
 import math
+import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,6 +131,40 @@ def _segs(analysis: Analysis) -> list[Segment]:
     return sorted(analysis.summary.segments, key=lambda s: s.id)
 
 
+_SVG_NS = "http://www.w3.org/2000/svg"
+
+
+def compact_svg(body: bytes) -> bytes:
+    """The same drawing with fewer nodes: matplotlib's RDF `<metadata>` is dropped and every
+    `<g>` that carries nothing but an unreferenced `id` is replaced by its children.
+
+    Such a group changes nothing drawn (no transform, style or clip; its children match the
+    same style rules), but WeasyPrint cascades and draws each node in Python: about half of a
+    chart's nodes were these wrappers, and drawing the charts is half of writing the PDF."""
+    referenced = set(re.findall(rb'(?:url\(#|href="#)([^)"]+)', body))
+    root = ET.fromstring(body)
+
+    def flatten(parent: ET.Element) -> None:
+        kept: list[ET.Element] = []
+        for child in parent:
+            flatten(child)
+            if child.tag == f"{{{_SVG_NS}}}metadata":
+                continue
+            bare = child.tag == f"{{{_SVG_NS}}}g" and set(child.attrib) <= {"id"}
+            if bare and child.get("id", "").encode() not in referenced:
+                kept.extend(child)
+            else:
+                kept.append(child)
+        parent[:] = kept
+
+    flatten(root)
+    # ElementTree's prefixes are process-wide (WeasyPrint registers its own when it writes a
+    # PDF): set ours just before writing, or the tags come out as ns0:svg
+    ET.register_namespace("", _SVG_NS)
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
 class _Ctx:
     def __init__(self, analysis: Analysis, out_dir: Path, palette: list[str]):
         self.analysis = analysis
@@ -148,6 +184,7 @@ class _Ctx:
     def save(self, fig: Figure, name: str, title: str, alt: str) -> None:
         path = self.out_dir / f"{name}.svg"
         fig.savefig(path, format="svg", metadata={"Date": None}, dpi=RASTER_DPI)
+        path.write_bytes(compact_svg(path.read_bytes()))
         self.charts[name] = ChartInfo(name, f"charts/{name}.svg", title, alt)
 
     def legend_handles(self) -> list[Patch]:

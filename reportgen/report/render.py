@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from ..config import Config
 from ..errors import InputError
-from ..parallel import in_child
+from ..parallel import in_side_child
 from ..result import Analysis, Summary
 from .brand import Brand, load_brand
 
@@ -223,7 +223,7 @@ def _documents(
     persona_dir = stage.dir / PERSONA_DIR
     persona_dir.mkdir()
     # the persona PDFs are laid out on the other core while this process lays out the report
-    with in_child(_persona_pdfs, context, templates, stage.dir, roots, persona_dir) as side:
+    with in_side_child(_persona_pdfs, context, templates, stage.dir, roots, persona_dir) as side:
         document = pdf.layout(html, stage.dir, fetcher)
         overflow = _overflowing(document, context["segments"])
         if overflow:
