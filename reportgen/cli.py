@@ -333,19 +333,22 @@ def _period(value: str | None) -> str:
 @common_options
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Customer file to check.",
+    help="Customer file to check, or a database URL with --table or --query.",
 )
+@_database_options
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.pass_context
-def validate(ctx, data, as_json) -> None:
-    """Check a customer file without fitting: rows, columns matched, missing values, dates."""
+def validate(ctx, data, table, query, as_json) -> None:
+    """Check customer data without fitting: rows, columns matched, missing values, dates."""
     import json
 
+    from .input.database import data_location
     from .input.load import validate_file
 
-    report = validate_file(data, _config(ctx))
+    config = _config(ctx, _nested(input={"table": table, "query": query}))
+    _one_source(config, table, query)
+    report = validate_file(data_location(data), config)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:

@@ -101,6 +101,25 @@ def test_a_bad_value_deep_in_a_table_is_named_by_its_row_and_nothing_is_written(
     assert not out.exists()
 
 
+def test_validate_checks_a_database_table_like_a_file(sqlite_db, tmp_path):
+    import json
+
+    url = f"sqlite:///{sqlite_db}"
+    good = invoke(["validate", "--data", url, "--table", "customers", "--json"])
+    assert good.exit_code == 0, good.output
+    found = json.loads(good.output)
+    assert found["ok"] and found["rows"] == 2240 and found["format"] == "sql"
+    assert found["file"] == f"{url} (table customers)" and found["missing_values"] == {"Income": 24}
+    # a query without a column: listed as a problem, exit 2, like a file
+    query = "SELECT ID, Year_Birth FROM customers"
+    short = invoke(["validate", "--data", url, "--query", query])
+    assert short.exit_code == 2 and "missing required column" in short.output
+    assert "ok: False" in short.output
+    missing = invoke(["validate", "--data", url, "--table", "nope"])
+    assert missing.exit_code == 2 and "table not found" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
+
+
 def test_a_password_in_the_url_is_refused_and_masked(tmp_path):
     result = _run(f"postgresql://shop:{PASSWORD}@127.0.0.1:1/shop", tmp_path / "x", "--table", "c")
     assert result.exit_code == 2
@@ -268,6 +287,37 @@ def test_a_failed_write_leaves_the_old_table_untouched(tmp_path):
         assert conn.execute("SELECT * FROM segments").fetchall() == [("last month",)]
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert names == {"segments"}
+
+
+def test_a_failed_write_leaves_the_old_postgresql_table_untouched(postgres, monkeypatch):
+    """The same on PostgreSQL, whose DDL is transactional without SQLite's recipe."""
+    from sqlalchemy import create_engine, inspect, text
+
+    from reportgen.config import load_config
+    from reportgen.errors import InputError
+    from reportgen.output.database import write_table
+
+    url, port = postgres
+    engine = create_engine(f"postgresql+psycopg://shop:{PASSWORD}@127.0.0.1:{port}/postgres")
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS crm_kept"))
+        conn.execute(text("CREATE TABLE crm_kept (old TEXT)"))
+        conn.execute(text("INSERT INTO crm_kept VALUES ('last month')"))
+
+    def slices():  # the first slice is written, then the run fails
+        yield pd.DataFrame({"customer_id": ["1", "2"], "segment": [0, 1]})
+        raise InputError("stopped half-way")
+
+    monkeypatch.setenv("REPORTGEN_DB_PASSWORD", PASSWORD)
+    with pytest.raises(InputError, match="half-way"):
+        write_table(f"{url}/public.crm_kept", slices(), load_config())
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT * FROM crm_kept")).fetchall() == [("last month",)]
+            names = set(inspect(conn).get_table_names(schema="public"))
+        assert "crm_kept" in names and not any(n.startswith("crm_kept__") for n in names)
+    finally:
+        engine.dispose()
 
 
 def test_a_bad_input_run_writes_no_table(sqlite_db, tmp_path):

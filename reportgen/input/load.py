@@ -128,13 +128,15 @@ def load_customers(path: str | Path, config: Config) -> Loaded:
 
 
 def validate_file(path: str | Path, config: Config) -> dict[str, Any]:
-    """Check a customer file and list every problem that would stop `run`.
+    """Check a customer file, or a database table or query (`path` a URL, with `[input]
+    table` or `query`), and list every problem that would stop `run`.
 
-    Only files that cannot be read at all (missing, unsupported type, not UTF-8, corrupt
-    workbook, broken quoting) raise InputError; everything else is listed under "problems".
+    Only sources that cannot be read at all (missing, unsupported type, not UTF-8, corrupt
+    workbook, broken quoting, a table or login that fails) raise InputError; everything else
+    is listed under "problems".
     """
     issues = _Issues(strict=False)
-    result = _load(Path(path), config, issues)
+    result = _load(path, config, issues)
     info = result.info
     return {
         "file": info.path,
@@ -414,8 +416,13 @@ def no_data_rows(file: str) -> str:
     return f"{file}: no data rows (only a header) — export the customer rows too"
 
 
-def _load(path: Path, config: Config, issues: _Issues) -> _Result:
-    table = open_table(path, config, issues)
+def _load(data: str | Path, config: Config, issues: _Issues) -> _Result:
+    from .database import is_database
+
+    if is_database(data, config.input.table, config.input.query):
+        table = open_database(data, config, issues)
+    else:
+        table = open_table(data, config, issues)
     [(frame, rows)] = list(table.chunks(config, issues, chunk_rows=None))  # one: the whole file
     if schema.ID in frame:
         check_unique_ids(frame[schema.ID], rows, table.file, issues)
