@@ -268,7 +268,6 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
 
 def _run_on(source, db, out, config, say, period, renderer, refit, counter) -> Path:
     from ..output.files import write_files
-    from ..parallel import in_side_child
     from ..pipeline import analyse
     from . import history
 
@@ -307,11 +306,7 @@ def _run_on(source, db, out, config, say, period, renderer, refit, counter) -> P
                     say("Writing segments.csv, summary.json and model.json")
                     # the history row first: its id is segments.csv's run_id
                     run_id = recorder.add(analysis, Path(out)) if recorder is not None else None
-                    # in a child at a lower priority: it shares the cores with the report's
-                    # layout, which is the last to finish and must not wait for it
-                    parquet = config.output.segments_parquet
-                    with in_side_child(write_files, analysis, folder, parquet, run_id) as files:
-                        files.result()
+                    write_files(analysis, folder, config.output.segments_parquet, run_id)
                     if analysis.scored:  # the Spark engine's: segments/ on the executors
                         from ..engine import spark
 
