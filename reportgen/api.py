@@ -1,4 +1,4 @@
-"""The Python API: segment a table from a notebook or a script.
+"""The Python API: segment a table from a notebook or a script, or run the monthly jobs.
 
     >>> import reportgen
     >>> result = reportgen.segment("customers.csv")            # a path, a DataFrame or a URL
@@ -8,25 +8,48 @@
     >>> result.assign(new_customers)                            # score with this model
     >>> result.save("runs/nov"); again = reportgen.load("runs/nov")
 
-Everything goes through the same code as `reportgen run`; bad input raises
-`reportgen.errors.InputError` with the CLI's one-line message.
+The command line is a thin layer over the job functions below — each `reportgen` command
+parses its flags into a `Config` and calls one of them:
+
+    reportgen.run(data, out, period="2026-11")      # reportgen run: the folder, with history
+    reportgen.validate(data)                        # reportgen validate: the findings
+    reportgen.assign("output/2026-11", data, "scores.csv")   # reportgen assign
+    reportgen.render("output/2026-11")              # reportgen render --from
+    reportgen.history()                             # reportgen history
+    reportgen.send("output/2026-11", ["cmo@example.com"], dry_run=True)  # reportgen send
+    reportgen.synth("customers.csv", rows=50_000)   # reportgen synth
+
+Everything goes through the same code as the CLI; bad input raises
+`reportgen.errors.InputError` with the CLI's one-line message. `config` is a reportgen.toml
+path or a `Config`; keyword overrides are config sections as dicts.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config
-from .result import Analysis, Summary
+
+if TYPE_CHECKING:  # pandas and the result types load with the first analysis, not here
+    import pandas as pd
+
+    from .ops.deliver import Delivery
+    from .ops.runner import Assigned
+    from .report.render import RenderResult
+    from .result import Analysis, Summary
+
+Progress = Callable[[str], None]
+Counter = Callable[[str, int, "int | None"], None]
 
 
 def _config(config: Config | str | Path | None, overrides: dict[str, Any]) -> Config:
     if isinstance(config, Config):
+        if not overrides:  # a copy: the caller's Config is never changed
+            return config.model_copy(deep=True)
         merged = config.model_dump()
         for section, values in overrides.items():
             if isinstance(values, dict):
@@ -38,6 +61,8 @@ def _config(config: Config | str | Path | None, overrides: dict[str, Any]) -> Co
 
 
 def _source(data: Any, config: Config):
+    import pandas as pd
+
     from .input.database import data_location
     from .input.load import open_frame
     from .input.scan import Source
@@ -89,6 +114,8 @@ class Result:
     def assign(self, data: Any) -> pd.DataFrame:
         """Score other customers (a path, a DataFrame or a URL) with this model, no refit:
         segments.csv's columns for each of them."""
+        import pandas as pd
+
         from .scoring.model import model_parts
         from .scoring.score import score, segments_table
 
@@ -146,3 +173,160 @@ def load(folder: str | Path, config: Config | str | Path | None = None) -> Resul
     from .output.files import read_files
 
     return Result(read_files(Path(folder)), _config(config, {}))
+
+
+# ------------------------------------------------------------------ the CLI's jobs
+
+
+def run(
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    config: Config | str | Path | None = None,
+    *,
+    period: str | None = None,
+    report: bool = True,
+    refit: bool = False,
+    history: bool = True,
+    progress: Progress | None = None,
+    counter: Counter | None = None,
+    **overrides: Any,
+) -> Path:
+    """The monthly job (`reportgen run`): analyse `data` and write a complete run folder.
+
+    `data` is a file, a database URL (with `input={"table": ...}` or `{"query": ...}`) or,
+    when None, `[input] url` or the bundled sample. `out` defaults to output/<period>/, the
+    period to this month (YYYY-MM). With `history`, the run is compared with and recorded
+    in history.db (segment identities carry over; `refit` fits anew and matches). Nothing
+    is left behind by a failed run. Returns the folder.
+    """
+    from .assets import sample_data_path
+    from .input.database import data_location
+    from .ops.runner import run_job
+
+    cfg = _config(config, overrides)
+    if not history:
+        cfg.history.enabled = False
+    period = this_period(period)
+    source = data_location(data or cfg.input.url or sample_data_path())
+    folder = Path(out) if out is not None else Path("output") / period
+    return run_job(
+        source, folder, cfg, progress, period, report=report, refit=refit, counter=counter
+    )
+
+
+def this_period(value: str | None) -> str:
+    """`value` checked as YYYY-MM, or this month."""
+    import re
+    from datetime import date
+
+    from .errors import InputError
+
+    if value is None:
+        return date.today().strftime("%Y-%m")
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise InputError(f"--period {value!r}: write the period as YYYY-MM, e.g. 2026-11")
+    return value
+
+
+def validate(
+    data: str | Path, config: Config | str | Path | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """Check a file or a database table without fitting (`reportgen validate`): rows,
+    columns matched, missing values, dates and `problems`; `ok` is False when `run` would
+    stop."""
+    from .input.database import data_location
+    from .input.load import validate_file
+
+    return validate_file(data_location(data), _config(config, overrides))
+
+
+def assign(
+    model: str | Path,
+    data: str | Path,
+    out: str | Path,
+    config: Config | str | Path | None = None,
+    **overrides: Any,
+) -> Assigned:
+    """Score `data` with a saved model (a run folder or its model.json), no refit, into the
+    CSV `out` (`reportgen assign`); written chunk by chunk, in place only when complete."""
+    from .input.database import data_location
+    from .ops.runner import assign_job
+
+    return assign_job(Path(model), data_location(data), Path(out), _config(config, overrides))
+
+
+def render(
+    folder: str | Path,
+    config: Config | str | Path | None = None,
+    *,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> RenderResult:
+    """Re-render a finished run's report.html, report.pdf and personas/ from its saved
+    result, without re-analysis (`reportgen render --from`)."""
+    from .report.render import render_from
+
+    return render_from(Path(folder), _config(config, overrides), progress=progress)
+
+
+@dataclass
+class RunHistory:
+    """The runs recorded in one history database (`reportgen history`)."""
+
+    path: Path
+    runs: list[dict[str, Any]]
+
+    def table(self) -> str:
+        """The runs as the CLI prints them."""
+        from .ops.history import format_runs
+
+        return format_runs(self.runs)
+
+
+def history(db: str | Path | None = None, config: Config | str | Path | None = None) -> RunHistory:
+    """The recorded runs of `db` (default: `[history] db`, else output/history.db)."""
+    from .ops.history import db_path, list_runs
+
+    path = Path(db) if db is not None else db_path(_config(config, {}))
+    return RunHistory(path, list_runs(path))
+
+
+def send(
+    run_dir: str | Path,
+    to: list[str],
+    cc: list[str] | None = None,
+    config: Config | str | Path | None = None,
+    *,
+    subject: str | None = None,
+    personas: bool = False,
+    dry_run: bool = False,
+    eml: str | Path | None = None,
+    smtp: dict[str, Any] | None = None,
+) -> Delivery:
+    """E-mail a run's report.pdf (and persona PDFs) with a short summary (`reportgen send`);
+    with `dry_run` write the message as .eml instead. `smtp` overrides `[smtp]`: host, port,
+    starttls, use_ssl, user, sender. The password comes from REPORTGEN_SMTP_PASSWORD or
+    `[smtp] password_file`."""
+    from .ops.deliver import send_run, smtp_settings
+
+    settings_config = _config(config, {}).smtp
+    settings = smtp_settings(settings_config, **(smtp or {}))
+    return send_run(
+        Path(run_dir),
+        list(to),
+        list(cc or []),
+        settings,
+        settings_config,
+        subject,
+        personas,
+        dry_run,
+        Path(eml) if eml is not None else None,
+    )
+
+
+def synth(path: str | Path, rows: int = 2000, seed: int = 0, churn: bool = False) -> Path:
+    """Write a synthetic customer table with the marketing-campaign schema (`reportgen
+    synth`); the format follows the extension (.csv/.tsv tab-separated, .parquet, .xlsx)."""
+    from .input.synth import write_synthetic
+
+    return write_synthetic(path, rows, seed, churn)

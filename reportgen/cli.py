@@ -270,9 +270,7 @@ def run(
     folders). When an earlier period is recorded, segments keep their ids and persona names
     and the report shows what changed since.
     """
-    from .assets import sample_data_path
-    from .input.database import data_location
-    from .ops.runner import run_job
+    from . import api
 
     config = _config(
         ctx,
@@ -285,20 +283,16 @@ def run(
         ),
     )
     _one_source(config, table, query)
-    if no_history:
-        config.history.enabled = False
-    period = _period(period)
-    data = data_location(data or config.input.url or sample_data_path())
-    out = out or Path("output") / period
     output = ctx.obj["out"]
-    result = run_job(
+    result = api.run(
         data,
         out,
         config,
-        output.progress,
-        period,
+        period=period,
         report=not no_report,
         refit=refit,
+        history=not no_history,
+        progress=output.progress,
         counter=output.count,
     )
     click.echo(str(result))
@@ -316,19 +310,6 @@ def _one_source(config: Config, table: str | None, query: str | None) -> None:
         config.input.table = None
 
 
-def _period(value: str | None) -> str:
-    import re
-    from datetime import date
-
-    if value is None:
-        return date.today().strftime("%Y-%m")
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
-        from .errors import InputError
-
-        raise InputError(f"--period {value!r}: write the period as YYYY-MM, e.g. 2026-11")
-    return value
-
-
 @cli.command()
 @common_options
 @click.option(
@@ -343,12 +324,11 @@ def validate(ctx, data, table, query, as_json) -> None:
     """Check customer data without fitting: rows, columns matched, missing values, dates."""
     import json
 
-    from .input.database import data_location
-    from .input.load import validate_file
+    from . import api
 
     config = _config(ctx, _nested(input={"table": table, "query": query}))
     _one_source(config, table, query)
-    report = validate_file(data_location(data), config)
+    report = api.validate(data, config)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -391,10 +371,10 @@ def _format_validation(report: dict) -> str:
 @click.pass_context
 def synth(ctx, rows, output, churn) -> None:
     """Write a synthetic customer file with the marketing-campaign schema (--seed: default 0)."""
-    from .input.synth import write_synthetic
+    from . import api
 
     seed = ctx.obj.get("seed")
-    path = write_synthetic(output, rows, 0 if seed is None else seed, churn)
+    path = api.synth(output, rows, 0 if seed is None else seed, churn)
     click.echo(str(path))
 
 
@@ -414,10 +394,10 @@ def synth(ctx, rows, output, churn) -> None:
 @click.pass_context
 def render(ctx, folder, brand, templates) -> None:
     """Re-render report.html, report.pdf and personas/ of a finished run (no re-analysis)."""
-    from .report.render import render_from
+    from . import api
 
     config = _config(ctx, _nested(report=_report_flags(brand, templates)))
-    result = render_from(folder, config, progress=ctx.obj["out"].progress)
+    result = api.render(folder, config, progress=ctx.obj["out"].progress)
     click.echo(str(result.pdf))
 
 
@@ -435,10 +415,10 @@ def history(ctx, db, as_json) -> None:
     """List the recorded runs: period, time, mode, k, customers, input, folder, segments."""
     import json
 
-    from .ops.history import db_path, format_runs, list_runs
+    from . import api
 
-    path = db or db_path(_config(ctx))
-    runs = list_runs(path)
+    recorded = api.history(db, _config(ctx))
+    path, runs = recorded.path, recorded.runs
     if as_json:
         click.echo(json.dumps(runs, indent=2))
     elif not runs:
@@ -448,7 +428,7 @@ def history(ctx, db, as_json) -> None:
             err=True,
         )
     else:
-        click.echo(format_runs(runs))
+        click.echo(recorded.table())
 
 
 @cli.command()
@@ -476,12 +456,11 @@ def history(ctx, db, as_json) -> None:
 @click.pass_context
 def assign(ctx, model_path, data, table, query, out) -> None:
     """Assign customers to the segments of a saved model, without refitting."""
-    from .input.database import data_location
-    from .ops.runner import assign_job
+    from . import api
 
     config = _config(ctx, _nested(input={"table": table, "query": query}))
     _one_source(config, table, query)
-    done = assign_job(model_path, data_location(data), out, config)
+    done = api.assign(model_path, data, out, config)
     sizes = ", ".join(f"{k}: {v:,}" for k, v in done.sizes.items())
     ctx.obj["out"].progress(f"{done.customers:,} customers assigned ({sizes})")
     click.echo(str(done.out))
@@ -540,11 +519,27 @@ def send(
     eml,
 ) -> None:
     """E-mail a run's report.pdf (and persona PDFs) with a short summary of the segments."""
-    from .ops.deliver import send_run, smtp_settings
+    from . import api
 
-    config = _config(ctx).smtp
-    settings = smtp_settings(config, smtp_host, smtp_port, starttls, use_ssl, smtp_user, sender)
-    done = send_run(run_dir, list(to), list(cc), settings, config, subject, personas, dry_run, eml)
+    smtp = {
+        "host": smtp_host,
+        "port": smtp_port,
+        "starttls": starttls,
+        "use_ssl": use_ssl,
+        "user": smtp_user,
+        "sender": sender,
+    }
+    done = api.send(
+        run_dir,
+        list(to),
+        list(cc),
+        _config(ctx),
+        subject=subject,
+        personas=personas,
+        dry_run=dry_run,
+        eml=eml,
+        smtp=smtp,
+    )
     if done.eml is not None:
         click.echo(str(done.eml))
     else:

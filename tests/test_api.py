@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import report_runs
@@ -69,3 +71,32 @@ def test_import_reportgen_stays_light():
     code = "import sys, reportgen; print('pandas' in sys.modules, 'sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_cli_s_jobs_are_api_functions(tmp_path, monkeypatch):
+    """README's "one function per command" block, on the real file (the CLI calls these)."""
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    real = report_runs.data_file("real")
+    folder = reportgen.run(real, "output/2026-11", period="2026-11")
+    assert (tmp_path / folder / "report.pdf").exists()
+    with sqlite3.connect(tmp_path / "shop.db") as conn:
+        pd.read_csv(real, sep="\t").to_sql("customers", conn, index=False)
+    found = reportgen.validate("sqlite:///shop.db", input={"table": "customers"})
+    assert found["ok"] and found["rows"] == 2240
+    done = reportgen.assign(folder, real, "scores.csv")
+    scores = pd.read_csv("scores.csv")
+    ours = pd.read_csv(Path(folder) / "segments.csv")
+    assert done.customers == 2240 and (scores["segment"] == ours["segment"]).all()
+    rendered = reportgen.render(folder, report={"brand": "northwind"})
+    assert rendered.pdf.exists() and rendered.pages > 10
+    runs = reportgen.history().runs  # output/history.db, beside the run folder
+    assert [r["period"] for r in runs] == ["2026-11"]
+    sender = {"sender": "reports@example.com"}
+    sent = reportgen.send(folder, ["cmo@example.com"], dry_run=True, smtp=sender)
+    assert sent.eml is not None and "cmo@example.com" in sent.eml.read_text(encoding="utf-8")
+    made = reportgen.synth("customers-small.parquet", rows=500, seed=1)
+    assert len(pd.read_parquet(made)) == 500
+    with pytest.raises(reportgen.errors.InputError, match="YYYY-MM"):
+        reportgen.run(real, "x", period="11/2026")

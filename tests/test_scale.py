@@ -210,9 +210,10 @@ LAYERS = [
     "output",
     "report",
     "ops",
+    "api",
 ]
-#: the Python API (api.py) sits where the CLI does: both are front ends over the layers
-TOP = {"pipeline": "pipeline", "cli": "cli", "__main__": "cli", "api": "cli"}
+#: the Python API (api.py) is the front end over the layers; the CLI is a thin layer over it
+TOP = {"pipeline": "pipeline", "cli": "cli", "__main__": "cli", "api": "api"}
 
 
 def _layer(module: str) -> str:
@@ -244,6 +245,23 @@ def test_lower_layers_never_import_higher_ones():
                     if order[_layer(target)] > order[mine]:
                         wrong.append(f"{module} imports {target}")
     assert not wrong, wrong
+
+
+def test_the_cli_calls_only_the_api():
+    """Each command parses its flags into a Config and calls one function of reportgen.api;
+    besides the API it may use the config, the errors and the signal handling."""
+    import ast
+
+    cli = Path(__file__).resolve().parents[1] / "reportgen" / "cli.py"
+    used, ops = set(), set()
+    for node in ast.walk(ast.parse(cli.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            names = {a.name for a in node.names}
+            used |= {node.module} if node.module else names
+            if node.module == "ops":
+                ops |= names
+    assert "api" in used and used <= {"__version__", "api", "config", "errors", "ops"}, used
+    assert ops <= {"interrupt"}, ops
 
 
 # ------------------------------------------------------------------------ at size
