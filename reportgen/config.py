@@ -147,6 +147,20 @@ class SamplingConfig(_Section):
     chart_rows: int = Field(10_000, ge=100)
     #: rows read and scored at a time; bounds memory, never changes a result.
     chunk_rows: int = Field(200_000, ge=1000)
+    #: a column to stratify the fit sample by (a schema column with few values, e.g.
+    #: "Education" or "Kidhome"): each of its values keeps its share of the table in the
+    #: sample. Unset: a plain random sample. A table no larger than fit_rows is used whole.
+    strata: str | None = None
+
+    @field_validator("strata")
+    @classmethod
+    def _known_column(cls, value: str | None) -> str | None:
+        from . import schema
+
+        if value is not None and value not in schema.COLUMNS:
+            known = ", ".join(c for c in schema.COLUMNS if c != schema.ID)
+            raise ValueError(f"{value!r} is not a column of the customer schema — one of {known}")
+        return value
 
 
 class OutputConfig(_Section):

@@ -132,7 +132,7 @@ def analyse(
     `counter(step, done, total)` is told how many rows were read / scored so far.
     """
     if isinstance(source, Loaded):
-        source = Source.from_loaded(source)
+        source = Source.from_loaded(source, config)
     stages = _Stages(progress)
     sampling = config.sampling
     scored = previous is not None and not refit

@@ -396,3 +396,16 @@ def test_a_table_of_the_spark_catalog(session, real_file, config, tmp_path):
     assert _compare(tmp_path / "local", out) == 1.0
     missing = invoke([*args, "no_such_table", "--out", tmp_path / "x", "--no-history"])
     assert missing.exit_code == 2 and "no such table in the Spark catalog" in missing.output
+
+
+def test_a_stratified_sample_is_the_local_engine_s(session, lake, tmp_path):
+    """`[sampling] strata`: each partition keeps a bottom-k per value, the partitions merge
+    on the executors, and the driver allocates the shares — the same sample as locally."""
+    config = tmp_path / "strata.toml"
+    config.write_text((lake / "c.toml").read_text() + 'strata = "Marital_Status"\n')
+    assert _run(lake / "all.tsv", tmp_path / "local", config).exit_code == 0
+    result = _run(lake / "lake", tmp_path / "spark", config, "--engine", "spark")
+    assert result.exit_code == 0, result.output
+    assert _compare(tmp_path / "local", tmp_path / "spark") == 1.0
+    fit = json.loads((tmp_path / "spark" / "summary.json").read_text())["model"]["samples"]["fit"]
+    assert "stratified by Marital_Status" in fit

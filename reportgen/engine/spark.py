@@ -53,7 +53,7 @@ from ..input.load import (
     check_filled,
     no_data_rows,
 )
-from ..input.scan import BottomK, Scan, latest_enrolled
+from ..input.scan import BottomK, Scan, StratifiedBottomK, latest_enrolled, new_sampler
 from ..scoring.aggregates import NearCounts, SegmentTotals
 from ..scoring.model import ModelParts
 from ..scoring.score import fitted_design, score, segments_table
@@ -220,12 +220,15 @@ def _one(payload: Any):
     return pa.RecordBatch.from_pydict({"part": [pickle.dumps(payload, protocol=5)]})
 
 
+_Sampler = BottomK | StratifiedBottomK
+
+
 @dataclass
 class _ScanPart:
     rows: int = 0
     missing: dict[str, int] = field(default_factory=dict)
     latest: pd.Timestamp | None = None
-    sampler: BottomK | None = None
+    sampler: BottomK | StratifiedBottomK | None = None
     #: (partition, message) of the first bad value in the earliest partition that had one
     error: tuple[int, str] | None = None
 
@@ -244,12 +247,13 @@ class _ScanPart:
         )
 
 
-def _merge_samplers(a: BottomK | None, b: BottomK | None) -> BottomK | None:
+def _merge_samplers(a: _Sampler | None, b: _Sampler | None) -> _Sampler | None:
     return b if a is None else a if b is None else a.merge(b)
 
 
 def _scan_partition(job: _Job, batches):
-    part = _ScanPart(sampler=BottomK(job.sample_rows, job.config.seed))
+    sampling = job.config.sampling
+    part = _ScanPart(sampler=new_sampler(job.sample_rows, job.config.seed, sampling.strata))
     position = job.offsets.get(_pid(), 0)
     try:
         for frame, _numbers in job.chunks(batches):

@@ -110,6 +110,8 @@ class Fitted:
     propensity_info: dict[str, PropensityInfo] = field(default_factory=dict)
     #: customers K-Means was fitted on when it ran on every row (`[engine] fit = "all"`)
     fit_all_rows: int | None = None
+    #: the column the fit sample was stratified by (`[sampling] strata`), when it was a sample
+    strata: str | None = None
 
     def cancel(self) -> None:
         """Stop the checks (the run failed before they were collected)."""
@@ -185,24 +187,29 @@ class Fitted:
             notes["tsne"] = (
                 f"t-SNE map drawn for a random sample of {drawn:,} of {rows:,} customers"
             )
+        stratified = (
+            f", stratified by {self.strata} (each of its values keeps its share of the table)"
+            if self.strata and s["fit"] < rows
+            else ""
+        )
         if self.fit_all_rows is not None:
             notes["fit"] = (
                 f"K-Means was fitted with Spark MLlib (k-means||) on all {self.fit_all_rows:,} "
                 f"customers inside the outlier limits. The cleaning statistics, scaling, k, "
                 "stability and explanations come from "
                 + (
-                    f"a random sample of {s['fit']:,} of the {rows:,}"
+                    f"a random sample of {s['fit']:,} of the {rows:,} customers{stratified}"
                     if s["fit"] < rows
-                    else f"all {rows:,}"
+                    else f"all {rows:,} customers"
                 )
-                + " customers; sizes, shares, profiles and KPIs count every customer."
+                + "; sizes, shares, profiles and KPIs count every customer."
             )
         elif s["fit"] < rows:
             notes["fit"] = (
                 f"The model (cleaning statistics, scaling, k, K-Means, stability, explanations) "
-                f"was fitted on a random sample of {s['fit']:,} of the {rows:,} customers; every "
-                "customer was then scored with it, and sizes, shares, profiles and KPIs count "
-                "every customer."
+                f"was fitted on a random sample of {s['fit']:,} of the {rows:,} customers"
+                f"{stratified}; every customer was then scored with it, and sizes, shares, "
+                "profiles and KPIs count every customer."
             )
         if s.get("k_scan", s["fitted"]) < s["fitted"] and self.fit_all_rows is None:
             notes["k_scan"] = (
@@ -399,6 +406,7 @@ def fit(
             fit_mask,
         )
         fitted.fit_all_rows = fit_all_rows
+        fitted.strata = sampling.strata
         scored = score(fitted.parts, table.sample, table.info.path).customers
         fit_labels = scored["segment"].to_numpy()[fit_mask]
         fitted.sample_view = scored[

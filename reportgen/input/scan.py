@@ -63,8 +63,8 @@ class Source:
         return cls(table=open_table(path, config), config=config)
 
     @classmethod
-    def from_loaded(cls, loaded: Loaded) -> Source:
-        return cls(loaded=loaded)
+    def from_loaded(cls, loaded: Loaded, config: Config | None = None) -> Source:
+        return cls(loaded=loaded, config=config)
 
     @property
     def path(self) -> str:
@@ -124,8 +124,13 @@ class BottomK:
         self.positions: list[np.ndarray] = []
         self.buffered = 0
 
-    def add(self, frame: pd.DataFrame, first_position: int) -> None:
-        positions = np.arange(first_position, first_position + len(frame))
+    def add(
+        self, frame: pd.DataFrame, first_position: int, positions: np.ndarray | None = None
+    ) -> None:
+        """`frame`'s rows are at table positions `first_position`, `first_position` + 1, …
+        (or at `positions`, when they are not consecutive)."""
+        if positions is None:
+            positions = np.arange(first_position, first_position + len(frame))
         self.frames.append(frame)
         self.positions.append(positions)
         if schema.ID in frame:
@@ -164,16 +169,121 @@ class BottomK:
         self.frames, self.keys, self.positions = [frame], [keys], [positions]
         self.buffered = len(frame)
 
+    def smallest(self, size: int) -> tuple[pd.DataFrame, np.ndarray]:
+        """The `size` (at most) rows with the smallest keys, and their positions."""
+        self._compact()
+        frame, keys, positions = self.frames[0], self.keys[0], self.positions[0]
+        if len(keys) > size:
+            keep = np.sort(np.argpartition(keys, size - 1)[:size]) if size else keys[:0]
+            return frame.iloc[keep].reset_index(drop=True), positions[keep]
+        return frame, positions
+
     def result(self) -> tuple[pd.DataFrame, np.ndarray]:
         if not self.frames:
             return pd.DataFrame(), np.empty(0, dtype=np.int64)
-        self._compact()
-        frame, positions = self.frames[0], self.positions[0]
-        if schema.ID in frame:  # customer-id order: the row order of the file cannot matter
-            order = np.argsort(frame[schema.ID].astype(str).to_numpy(), kind="stable")
-        else:
-            order = np.argsort(positions, kind="stable")  # table order
-        return frame.iloc[order].reset_index(drop=True), positions[order]
+        return _in_id_order(*self.smallest(self.size))
+
+
+def _in_id_order(frame: pd.DataFrame, positions: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sample in customer-id order (the row order of the file cannot matter), or in
+    table order for a table without ids."""
+    if schema.ID in frame:
+        order = np.argsort(frame[schema.ID].astype(str).to_numpy(), kind="stable")
+    else:
+        order = np.argsort(positions, kind="stable")
+    return frame.iloc[order].reset_index(drop=True), positions[order]
+
+
+class StratifiedBottomK:
+    """A bottom-k sample that keeps each value of one column (`[sampling] strata`) in its
+    share of the table: one `BottomK` per value while the table is read, then each value
+    gets its proportional part of `size` (largest remainders, ties by value), filled with
+    its rows of smallest keys. A table no larger than `size` is kept whole, as unstratified.
+    A missing value is a stratum of its own. More than `MAX_STRATA` values is refused (when
+    the sample is taken, so both engines end with the same line)."""
+
+    MAX_STRATA = 100
+    MISSING = "(missing)"
+
+    def __init__(self, size: int, seed: int, column: str):
+        self.size, self.seed, self.column = size, seed, column
+        self.parts: dict[str, BottomK] = {}
+        self.counts: dict[str, int] = {}
+        self.absent = False  # the table has no such column
+        self.too_many = False  # more than MAX_STRATA values (nothing more is kept)
+
+    def add(self, frame: pd.DataFrame, first_position: int) -> None:
+        if self.column not in frame:
+            self.absent = True
+            return
+        if self.too_many:
+            return
+        values = frame[self.column].astype("string").fillna(self.MISSING).to_numpy(dtype=object)
+        positions = np.arange(first_position, first_position + len(frame))
+        for value, rows in pd.Series(np.arange(len(frame))).groupby(values, sort=True):
+            idx = rows.to_numpy()
+            part = self.parts.setdefault(str(value), BottomK(self.size, self.seed))
+            part.add(frame.iloc[idx].reset_index(drop=True), 0, positions[idx])
+            self.counts[str(value)] = self.counts.get(str(value), 0) + len(idx)
+        self._check()
+
+    def _check(self) -> None:
+        if len(self.parts) > self.MAX_STRATA:
+            self.too_many, self.parts = True, {}
+
+    def merge(self, other: StratifiedBottomK) -> StratifiedBottomK:
+        out = StratifiedBottomK(self.size, self.seed, self.column)
+        out.absent = self.absent or other.absent
+        out.too_many = self.too_many or other.too_many
+        for source in (self, other):
+            for value, n in source.counts.items():
+                out.counts[value] = out.counts.get(value, 0) + n
+        if not out.too_many:
+            for value in set(self.parts) | set(other.parts):
+                a, b = self.parts.get(value), other.parts.get(value)
+                out.parts[value] = a.merge(b) if a and b else a or b  # type: ignore[assignment]
+            out._check()
+        return out
+
+    def compact(self) -> None:
+        for part in self.parts.values():
+            part.compact()
+
+    def allocation(self) -> dict[str, int]:
+        """Rows of the sample per value: proportional to the table, summing to `size`."""
+        total = sum(self.counts.values())
+        if total <= self.size:
+            return dict(self.counts)
+        quotas = {v: self.size * n / total for v, n in self.counts.items()}
+        take = {v: int(q) for v, q in quotas.items()}
+        left = self.size - sum(take.values())
+        for value in sorted(quotas, key=lambda v: (-(quotas[v] - take[v]), v))[:left]:
+            take[value] += 1
+        return take
+
+    def result(self) -> tuple[pd.DataFrame, np.ndarray]:
+        where = f"[sampling] strata = {self.column!r}"
+        if self.absent:
+            raise InputError(
+                f"{where}: the table has no {self.column} column — name a column it has, "
+                "or remove the setting"
+            )
+        if self.too_many:
+            raise InputError(
+                f"{where}: the column has more than {self.MAX_STRATA} different values — "
+                "stratify by a column with few values (e.g. Education), or remove the setting"
+            )
+        if not self.parts:
+            return pd.DataFrame(), np.empty(0, dtype=np.int64)
+        picked = [self.parts[v].smallest(n) for v, n in sorted(self.allocation().items())]
+        frame = pd.concat([f for f, _ in picked], ignore_index=True)
+        return _in_id_order(frame, np.concatenate([p for _, p in picked]))
+
+
+def new_sampler(size: int, seed: int, strata: str | None = None) -> BottomK | StratifiedBottomK:
+    """The fit sample's sampler: stratified when `strata` (`[sampling] strata`) names a
+    column."""
+    return StratifiedBottomK(size, seed, strata) if strata else BottomK(size, seed)
 
 
 def scan(
@@ -184,13 +294,14 @@ def scan(
     progress=None,
 ) -> Scan:
     """Read every row once: check it, count it, and keep the fit sample."""
+    strata = source.config.sampling.strata if source.config is not None else None
     if source.loaded is not None:  # already in memory and checked by the loader
         frame = source.loaded.frame
-        sampler = BottomK(sample_rows, seed)
+        sampler = new_sampler(sample_rows, seed, strata)
         sampler.add(frame, 0)
         return Scan(source.loaded.info, len(frame), sampler.result()[0], latest_enrolled(frame))
     table = source.table
-    sampler = BottomK(sample_rows, seed)
+    sampler = new_sampler(sample_rows, seed, strata)
     ids: list[pd.Series] = []
     rows: list[np.ndarray] = []
     missing: dict[str, int] = {}
