@@ -203,15 +203,26 @@ def run(
     from .input.database import data_location
     from .ops.runner import run_job
 
+    _not_a_frame(data, "run")
     cfg = _config(config, overrides)
     if not history:
         cfg.history.enabled = False
     period = this_period(period)
-    source = data_location(data or cfg.input.url or sample_data_path())
+    source = data_location(data if data is not None else cfg.input.url or sample_data_path())
     folder = Path(out) if out is not None else Path("output") / period
     return run_job(
         source, folder, cfg, progress, period, report=report, refit=refit, counter=counter
     )
+
+
+def _not_a_frame(data: Any, job: str) -> None:
+    if data is not None and not isinstance(data, str | Path):
+        from .errors import InputError
+
+        raise InputError(
+            f"reportgen.{job}: data must be a file path or a database URL — for a DataFrame "
+            "use reportgen.segment(df) (and .report(folder) for the files)"
+        )
 
 
 def this_period(value: str | None) -> str:
@@ -237,6 +248,7 @@ def validate(
     from .input.database import data_location
     from .input.load import validate_file
 
+    _not_a_frame(data, "validate")
     return validate_file(data_location(data), _config(config, overrides))
 
 

@@ -417,7 +417,7 @@ def history(ctx, db, as_json) -> None:
 
     from . import api
 
-    recorded = api.history(db, _config(ctx))
+    recorded = api.history(db, None if db else _config(ctx))  # --db: no config is read
     path, runs = recorded.path, recorded.runs
     if as_json:
         click.echo(json.dumps(runs, indent=2))

@@ -157,9 +157,13 @@ class SamplingConfig(_Section):
     def _known_column(cls, value: str | None) -> str | None:
         from . import schema
 
-        if value is not None and value not in schema.COLUMNS:
-            known = ", ".join(c for c in schema.COLUMNS if c != schema.ID)
-            raise ValueError(f"{value!r} is not a column of the customer schema — one of {known}")
+        never = {schema.ID, schema.ENROLLED}  # one value per customer, or nearly
+        if value is not None and (value not in schema.COLUMNS or value in never):
+            known = ", ".join(c for c in schema.COLUMNS if c not in never)
+            raise ValueError(
+                f"{value!r} is not a column of the customer schema to stratify by — one of "
+                f"{known} (with few values, e.g. Education)"
+            )
         return value
 
 

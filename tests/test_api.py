@@ -100,3 +100,15 @@ def test_the_cli_s_jobs_are_api_functions(tmp_path, monkeypatch):
     assert len(pd.read_parquet(made)) == 500
     with pytest.raises(reportgen.errors.InputError, match="YYYY-MM"):
         reportgen.run(real, "x", period="11/2026")
+
+
+def test_the_jobs_refuse_a_dataframe_and_history_with_db_reads_no_config(frame, tmp_path):
+    from monthly_helpers import invoke
+
+    from reportgen.errors import InputError
+
+    for job in (reportgen.run, reportgen.validate):
+        with pytest.raises(InputError, match=r"for a DataFrame use reportgen\.segment"):
+            job(frame)
+    shown = invoke(["--config", tmp_path / "absent.toml", "history", "--db", tmp_path / "h.db"])
+    assert shown.exit_code == 0 and "no runs recorded" in shown.output

@@ -55,6 +55,25 @@ def test_the_sample_does_not_depend_on_chunks_row_order_or_merging(table):
     assert one.equals(a.merge(b).result()[0])  # as Spark's partitions are merged
 
 
+def test_a_number_column_is_one_stratum_per_value_whatever_the_chunks(table, tmp_path):
+    """The loader reads Kidhome as integers in a chunk without a missing value and as floats
+    in one with: 1 and 1.0 must be the same stratum, or the sample follows the chunk size."""
+    from reportgen.config import load_config
+    from reportgen.input.scan import Source, scan
+
+    holed = table.copy()
+    holed["Kidhome"] = holed["Kidhome"].astype("Int64")
+    holed.loc[holed.index[15_000], "Kidhome"] = pd.NA
+    data = tmp_path / "holed.tsv"
+    holed.to_csv(data, sep="\t", index=False)
+    cfg = load_config(None, {"sampling": {"strata": "Kidhome"}})
+    whole = scan(Source.from_file(data, cfg), 1_000, cfg.seed, None).sample
+    chunked = scan(Source.from_file(data, cfg), 1_000, cfg.seed, 1_000).sample
+    assert whole["ID"].tolist() == chunked["ID"].tolist()
+    shares = holed["Kidhome"].value_counts() * 1_000 / len(holed)
+    assert (whole["Kidhome"].value_counts() - shares).abs().max() < 1.0
+
+
 def test_a_small_table_is_kept_whole_as_without_strata(table):
     small = table.head(800).reset_index(drop=True)
     plain = BottomK(1_000, 7)
@@ -64,7 +83,7 @@ def test_a_small_table_is_kept_whole_as_without_strata(table):
 
 
 def test_a_column_with_many_values_or_none_is_refused_in_one_line(table):
-    with pytest.raises(InputError, match="more than 100 different values"):
+    with pytest.raises(InputError, match="more than 20 different values"):
         _draw(table, 1_000, 5_000, column="Income")
     with pytest.raises(InputError, match="the table has no Churned column"):
         _draw(table.drop(columns=["Churned"], errors="ignore"), 1_000, 5_000, column="Churned")
@@ -94,7 +113,8 @@ def test_a_stratified_run_says_so_and_a_bad_name_is_a_config_error(table, tmp_pa
     want = table["Education"].value_counts() * 2000 / len(table)
     assert len(drawn) == 2000
     assert (drawn["Education"].value_counts() - want).abs().max() < 1.0
-    config.write_text('[sampling]\nstrata = "Region"\n', encoding="utf-8")
-    bad = invoke([*args[:-2], "--out", tmp_path / "bad", "--no-history", "--no-report"])
-    assert bad.exit_code == 2 and "not a column of the customer schema" in bad.output
-    assert len(bad.output.strip().splitlines()) == 1
+    for name in ("Region", "ID"):  # not in the schema; one value per customer
+        config.write_text(f'[sampling]\nstrata = "{name}"\n', encoding="utf-8")
+        bad = invoke([*args[:-2], "--out", tmp_path / "bad", "--no-history", "--no-report"])
+        assert bad.exit_code == 2 and "not a column of the customer schema" in bad.output
+        assert len(bad.output.strip().splitlines()) == 1

@@ -158,8 +158,9 @@ def compact_svg(body: bytes) -> bytes:
         parent[:] = kept
 
     flatten(root)
-    # ElementTree's prefixes are process-wide (WeasyPrint registers its own when it writes a
-    # PDF): set ours just before writing, or the tags come out as ns0:svg
+    # ElementTree's prefixes are process-wide (WeasyPrint registers its own, "" included,
+    # when its PDF metadata module is imported): set ours just before writing, or the tags
+    # come out as ns0:svg
     ET.register_namespace("", _SVG_NS)
     ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
