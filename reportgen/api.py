@@ -207,7 +207,7 @@ def run(
     cfg = _config(config, overrides)
     if not history:
         cfg.history.enabled = False
-    period = this_period(period)
+    period = _period(period)
     source = data_location(data if data is not None else cfg.input.url or sample_data_path())
     folder = Path(out) if out is not None else Path("output") / period
     return run_job(
@@ -225,7 +225,7 @@ def _not_a_frame(data: Any, job: str) -> None:
         )
 
 
-def this_period(value: str | None) -> str:
+def _period(value: str | None) -> str:
     """`value` checked as YYYY-MM, or this month."""
     import re
     from datetime import date

@@ -74,6 +74,17 @@ def test_a_number_column_is_one_stratum_per_value_whatever_the_chunks(table, tmp
     assert (whole["Kidhome"].value_counts() - shares).abs().max() < 1.0
 
 
+def test_partitions_with_few_values_each_but_many_together_are_refused(table):
+    a, b = StratifiedBottomK(100, 7, "Year_Birth"), StratifiedBottomK(100, 7, "Year_Birth")
+    years = sorted(table["Year_Birth"].unique())
+    assert len(years) > 2 * 12
+    a.add(table[table["Year_Birth"].isin(years[:12])].reset_index(drop=True), 0)
+    b.add(table[table["Year_Birth"].isin(years[12:24])].reset_index(drop=True), 0)
+    a.result(), b.result()  # 12 values each: fine
+    with pytest.raises(InputError, match="more than 20 different values"):
+        a.merge(b).result()
+
+
 def test_a_small_table_is_kept_whole_as_without_strata(table):
     small = table.head(800).reset_index(drop=True)
     plain = BottomK(1_000, 7)

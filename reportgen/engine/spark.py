@@ -228,7 +228,7 @@ class _ScanPart:
     rows: int = 0
     missing: dict[str, int] = field(default_factory=dict)
     latest: pd.Timestamp | None = None
-    sampler: BottomK | StratifiedBottomK | None = None
+    sampler: _Sampler | None = None
     #: (partition, message) of the first bad value in the earliest partition that had one
     error: tuple[int, str] | None = None
 

@@ -416,13 +416,18 @@ def no_data_rows(file: str) -> str:
     return f"{file}: no data rows (only a header) — export the customer rows too"
 
 
-def _load(data: str | Path, config: Config, issues: _Issues) -> _Result:
+def open_source(data: str | Path, config: Config, issues: _Issues | None = None) -> Table:
+    """A customer file, or a database when `data` is a URL (or an SQLite file with
+    `[input] table` or `query`)."""
     from .database import is_database
 
     if is_database(data, config.input.table, config.input.query):
-        table = open_database(data, config, issues)
-    else:
-        table = open_table(data, config, issues)
+        return open_database(data, config, issues)
+    return open_table(data, config, issues)
+
+
+def _load(data: str | Path, config: Config, issues: _Issues) -> _Result:
+    table = open_source(data, config, issues)
     [(frame, rows)] = list(table.chunks(config, issues, chunk_rows=None))  # one: the whole file
     if schema.ID in frame:
         check_unique_ids(frame[schema.ID], rows, table.file, issues)

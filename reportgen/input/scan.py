@@ -33,8 +33,7 @@ from .load import (
     check_filled,
     check_unique_ids,
     no_data_rows,
-    open_database,
-    open_table,
+    open_source,
 )
 
 Chunk = tuple[pd.DataFrame, np.ndarray]  # canonical rows, their file row numbers
@@ -56,11 +55,7 @@ class Source:
     def from_file(cls, path, config: Config) -> Source:
         """A customer file, or a database when `path` is a URL (or an SQLite file with
         `[input] table` or `query`)."""
-        from .database import is_database
-
-        if is_database(path, config.input.table, config.input.query):
-            return cls(table=open_database(path, config), config=config)
-        return cls(table=open_table(path, config), config=config)
+        return cls(table=open_source(path, config), config=config)
 
     @classmethod
     def from_loaded(cls, loaded: Loaded, config: Config | None = None) -> Source:
@@ -231,14 +226,9 @@ class StratifiedBottomK:
         positions = np.arange(first_position, first_position + len(frame))
         for value, rows in pd.Series(np.arange(len(frame))).groupby(values, sort=True):
             idx = rows.to_numpy()
-            part = self.parts.setdefault(str(value), BottomK(self.size, self.seed))
+            part = self.parts.setdefault(value, BottomK(self.size, self.seed))
             part.add(frame.iloc[idx].reset_index(drop=True), 0, positions[idx])
-            self.counts[str(value)] = self.counts.get(str(value), 0) + len(idx)
-        self._check()
-
-    def _check(self) -> None:
-        if len(self.parts) > self.MAX_STRATA:
-            self.too_many, self.parts = True, {}
+            self.counts[value] = self.counts.get(value, 0) + len(idx)
 
     def merge(self, other: StratifiedBottomK) -> StratifiedBottomK:
         out = StratifiedBottomK(self.size, self.seed, self.column)
@@ -251,7 +241,8 @@ class StratifiedBottomK:
             for value in set(self.parts) | set(other.parts):
                 a, b = self.parts.get(value), other.parts.get(value)
                 out.parts[value] = a.merge(b) if a and b else a or b  # type: ignore[assignment]
-            out._check()
+            if len(out.parts) > out.MAX_STRATA:  # each part had few values, both together not
+                out.too_many, out.parts = True, {}
         return out
 
     def compact(self) -> None:
@@ -297,8 +288,8 @@ def _labels(column: pd.Series, missing: str) -> np.ndarray:
         x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         out = np.full(len(x), missing, dtype=object)
         known = ~np.isnan(x)
-        whole = known & (np.mod(x, 1, where=known, out=np.ones_like(x)) == 0)
-        whole &= np.abs(x, where=known, out=np.full_like(x, np.inf)) < 2**53
+        filled = np.where(known, x, 0.0)
+        whole = known & (filled == np.floor(filled)) & (np.abs(filled) < 2**53)
         out[whole] = x[whole].astype(np.int64).astype(str)
         out[known & ~whole] = x[known & ~whole].astype(str)
         return out

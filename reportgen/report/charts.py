@@ -8,6 +8,7 @@ bars, rasterised scatter points, a fixed SVG hash salt and no dates in the metad
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -183,9 +184,9 @@ class _Ctx:
         self.charts: dict[str, ChartInfo] = {}
 
     def save(self, fig: Figure, name: str, title: str, alt: str) -> None:
-        path = self.out_dir / f"{name}.svg"
-        fig.savefig(path, format="svg", metadata={"Date": None}, dpi=RASTER_DPI)
-        path.write_bytes(compact_svg(path.read_bytes()))
+        drawn = io.BytesIO()
+        fig.savefig(drawn, format="svg", metadata={"Date": None}, dpi=RASTER_DPI)
+        (self.out_dir / f"{name}.svg").write_bytes(compact_svg(drawn.getvalue()))
         self.charts[name] = ChartInfo(name, f"charts/{name}.svg", title, alt)
 
     def legend_handles(self) -> list[Patch]:
