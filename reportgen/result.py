@@ -564,6 +564,6 @@ class Analysis:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     #: model.json content (plain data; see model.py).
     model: dict[str, Any] = field(default_factory=dict)
-    #: the Spark engine's scored customers (the compact rows of `customers`), one Parquet
-    #: file per partition written by the executors; `customers` is then empty
-    scored: list[str] = field(default_factory=list)
+    #: the Spark engine's scored customers (the compact rows of `customers`): a Spark
+    #: DataFrame kept on the executors (engine/spark.py); `customers` is then empty
+    scored: Any = None

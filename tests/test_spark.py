@@ -262,7 +262,7 @@ def test_a_failure_after_scoring_leaves_nothing(session, real_file, config, tmp_
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(spark, "write_segments", broken)
+    monkeypatch.setattr(spark.SparkSource, "write_segments", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         _run(real_file, tmp_path / "out" / "spark", config, "--engine", "spark")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -409,3 +409,91 @@ def test_a_stratified_sample_is_the_local_engine_s(session, lake, tmp_path):
     assert _compare(tmp_path / "local", tmp_path / "spark") == 1.0
     fit = json.loads((tmp_path / "spark" / "summary.json").read_text())["model"]["samples"]["fit"]
     assert "stratified by Marital_Status" in fit
+
+
+def _month_to(data: Path, out: Path, period: str, config: Path, where: Path, *extra: str):
+    args = ["--quiet", "--config", config, "run", "--data", data, "--out", out / period]
+    args += ["--period", period, "--no-report", "--engine", "spark", "--segments-to", where]
+    return invoke([*args, *extra])
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_segments_to_a_path_of_its_own_month_after_month(session, real_file, config, tmp_path):
+    """`--segments-to` puts the segments at a path of the user's instead of the run
+    folder; the next month reads last month's there for the migration, and replaces it."""
+    oct_file, nov_file = _months(real_file, tmp_path)
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    where = lake / "segments"
+    assert _month_to(oct_file, tmp_path, "2026-10", config, where).exit_code == 0
+    october = pd.read_parquet(where)
+    assert len(october) == round(2240 * 0.9) and set(october["period"]) == {"2026-10"}
+    assert not (tmp_path / "2026-10" / "segments").exists()
+    summary = json.loads((tmp_path / "2026-10" / "summary.json").read_text())
+    assert summary["run"]["segments_file"] == str(where)
+    result = _month_to(nov_file, tmp_path, "2026-11", config, where)
+    assert result.exit_code == 0, result.output
+    november = pd.read_parquet(where)
+    assert len(november) == 2240 + 30 and set(november["period"]) == {"2026-11"}
+    summary = json.loads((tmp_path / "2026-11" / "summary.json").read_text())
+    assert summary["changes"]["migration"]["in_both"] == round(2240 * 0.9)
+    assert _hidden(lake) == []  # no staging or earlier dataset left beside it
+
+
+def test_segments_to_keeps_the_earlier_dataset_when_the_run_fails(
+    session, small_file, config, tmp_path, monkeypatch
+):
+    """A failure once Spark has written the new dataset (before the commit), or of the
+    history's commit after the swap, leaves the earlier dataset as it was and nothing
+    hidden beside it."""
+    from reportgen.engine import spark
+    from reportgen.ops import history
+
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    where = lake / "segments"
+    assert _month_to(small_file, tmp_path, "2026-10", config, where).exit_code == 0
+    before = pd.read_parquet(where)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("history on fire")
+
+    written = spark._check_written
+    staged = []
+
+    def fails_once_written(session, dest, rows):
+        written(session, dest, rows)
+        staged.append(dest)
+        raise RuntimeError("disk on fire")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(spark, "_check_written", fails_once_written)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            _month_to(small_file, tmp_path, "2026-11", config, where)
+    assert staged and ".segments.partial-" in staged[0]
+    pd.testing.assert_frame_equal(pd.read_parquet(where), before)
+    assert _hidden(lake) == [] and not (tmp_path / "2026-11").exists()
+    monkeypatch.setattr(history.Recorder, "commit", broken)
+    with pytest.raises(RuntimeError, match="history on fire"):
+        _month_to(small_file, tmp_path, "2026-11", config, where)
+    pd.testing.assert_frame_equal(pd.read_parquet(where), before)
+    assert _hidden(lake) == [] and not (tmp_path / "2026-11").exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ("sqlite:///crm.db/segments", "a database table is written by the local engine"),
+        ("nosuchfs://bucket/segments", "Spark cannot write there"),
+    ],
+)
+def test_segments_to_a_target_spark_cannot_write_is_one_line(
+    session, small_file, config, tmp_path, where, words
+):
+    result = _month_to(small_file, tmp_path, "2026-10", config, where)
+    assert result.exit_code == 2
+    assert words in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "2026-10").exists()

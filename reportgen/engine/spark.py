@@ -55,6 +55,7 @@ from ..input.load import (
 )
 from ..input.scan import BottomK, Scan, StratifiedBottomK, latest_enrolled, new_sampler
 from ..scoring.aggregates import NearCounts, SegmentTotals
+from ..scoring.clean import DATA_ISSUES, reason_labels
 from ..scoring.model import ModelParts
 from ..scoring.score import fitted_design, score, segments_table
 
@@ -270,66 +271,88 @@ def _scan_partition(job: _Job, batches):
     yield _one(part)
 
 
-def _write_parquet(path: str, frames: Iterator[pd.DataFrame]) -> int:
-    """`frames` as one Parquet file, in place only when complete (a retried or speculative
-    task writes its own temporary file); the rows written."""
+#: rows of the fit sample scored on the driver to learn the scored rows' column types
+PROBE_ROWS = 64
+
+
+def _binary_nulls(n: int):
     import pyarrow as pa
-    import pyarrow.parquet as pq
-    from pyspark import TaskContext
 
-    folder, name = os.path.split(path)
-    # hidden from Spark, pyarrow and pandas (a leading "_"), and one per task attempt
-    tmp = os.path.join(folder, f"_tmp-{name}-{TaskContext.get().taskAttemptId()}")
-    writer = None
-    rows = 0
-    try:
-        for frame in frames:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
-            rows += len(frame)
-        if writer is not None:
-            writer.close()
-            writer = None
-            os.replace(tmp, path)
-        return rows
-    finally:
-        if writer is not None:
-            writer.close()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return pa.nulls(n, pa.binary())
 
 
-def _score_partition(job: _Job, batches):
-    """Score the partition, write its scored customers (compact, as `score` gives them),
-    return its totals."""
+#: the column of the scored rows that carries a partition's totals: one row per partition
+#: has it (every other column empty), the customers' rows have it empty
+PART = "_part"
+#: score()'s categorical columns, kept in Spark as their codes (one byte a customer)
+_CODED = ("exclusion_reason", "data_issue")
+
+
+def _categories(parts: ModelParts) -> dict[str, list[str]]:
+    return {"exclusion_reason": reason_labels(parts.bounds), "data_issue": list(DATA_ISSUES)}
+
+
+def _coded(customers: pd.DataFrame):
+    """score()'s customers as an Arrow table, the categoricals as their codes."""
+    import pyarrow as pa
+
+    frame = customers.copy(deep=False)
+    for column in _CODED:
+        frame[column] = customers[column].cat.codes.astype(np.int8)
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _decoded(table, parts: ModelParts) -> pd.DataFrame:
+    """`_coded`'s inverse: the rows `score` gave."""
+    frame = table.to_pandas()
+    for column, categories in _categories(parts).items():
+        codes = frame[column].to_numpy(dtype=np.int8)
+        frame[column] = pd.Categorical.from_codes(codes, categories=categories)
+    return frame
+
+
+def _fixed_schema(table):
+    """`table`'s schema without pandas' metadata, text as Spark's string (not large_string)."""
+    import pyarrow as pa
+
+    fields = [
+        pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
+        for f in table.schema
+    ]
+    return pa.schema(fields)
+
+
+def _part_row(schema, payload: dict[str, Any]):
+    """The one row of a partition's totals (or its error): every customer column empty."""
+    import pyarrow as pa
+
+    arrays = [pa.nulls(1, f.type) for f in schema if f.name != PART]
+    arrays.append(pa.array([pickle.dumps({**payload, "partition": _pid()}, protocol=5)]))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _score_partition(job: _Job, schema, batches):
+    """Score the partition: its customers' rows (compact, as `score` gives them), then one
+    row with its totals, or with the first bad value's message."""
     assert job.parts is not None
     ids = job.parts.ids.tolist()
-    found: dict[str, Any] = {"totals": None, "near": None}
-
-    def scored() -> Iterator[pd.DataFrame]:
+    totals = near = None
+    rows = 0
+    try:
         for frame, _numbers in job.chunks(batches):
             result = score(job.parts, frame.reset_index(drop=True), job.source)
             chunk = SegmentTotals.of_scored(result, ids, job.config.kpis.retention_recency_days)
             counts = NearCounts.of(result.customers)
-            if found["totals"] is None:
-                found["totals"], found["near"] = chunk, counts
-            else:
-                found["totals"] = found["totals"].merge(chunk)
-                found["near"] = found["near"].merge(counts)
-            yield result.customers
-
-    name = f"part-{_pid():05d}.parquet"
-    try:
-        rows = _write_parquet(os.path.join(job.out, name), scored())
+            totals = chunk if totals is None else totals.merge(chunk)
+            near = counts if near is None else near.merge(counts)
+            table = _coded(result.customers)
+            table = table.append_column(PART, _binary_nulls(len(table)))
+            yield from table.cast(schema).to_batches()
+            rows += len(frame)
     except InputError as exc:
-        yield _one({"error": (_pid(), str(exc))})
+        yield _part_row(schema, {"error": str(exc)})
         return
-    except OSError as exc:  # a full disk, a folder the executor cannot write
-        yield _one({"oserror": (_pid(), exc.errno, str(exc))})
-        return
-    yield _one({**found, "file": name if rows else None, "rows": rows})
+    yield _part_row(schema, {"totals": totals, "near": near, "rows": rows})
 
 
 def _design_partition(job: _Job, batches):
@@ -345,21 +368,17 @@ def _design_partition(job: _Job, batches):
         yield pa.RecordBatch.from_arrays([pa.ListArray.from_arrays(offsets, values)], ["x"])
 
 
-def _segments_file(scored: str, dest: str, parts: ModelParts, period: str, run_id, rows: int):
-    """One partition's scored customers as segments rows (input/score.py's
-    `segments_table`, the columns of segments.csv), `rows` at a time."""
-    import pyarrow.parquet as pq
+def _segments_batches(batches, parts: ModelParts, period: str, run_id, schema):
+    """Scored rows as segments rows (scoring/score.py's `segments_table`, the columns of
+    segments.csv)."""
+    import pyarrow as pa
 
-    source = pq.ParquetFile(scored)
-    frames = (
-        segments_table(batch.to_pandas(), parts, period, run_id)
-        for batch in source.iter_batches(batch_size=rows)
-    )
-    try:
-        rows = _write_parquet(os.path.join(dest, os.path.basename(scored)), frames)
-    except OSError as exc:
-        return [(os.path.basename(scored), -1, str(exc))]
-    return [(os.path.basename(scored), rows, "")]
+    for batch in batches:
+        if batch.num_rows:
+            scored = _decoded(pa.Table.from_batches([batch]), parts)
+            rows = segments_table(scored, parts, period, run_id)
+            table = pa.Table.from_pandas(rows, preserve_index=False)
+            yield from table.cast(schema).to_batches()
 
 
 class SparkSource:
@@ -441,9 +460,14 @@ class SparkSource:
         self.offsets: dict[int, int] = {}
         self.rows = 0
         self.job: _Job | None = None
-        #: where the executors write the scored customers (a staging folder of the run)
-        self.scored_dir: Path | None = None
-        self.scored: list[str] = []
+        #: the fit sample's first rows: what the scored rows' columns are is read off them
+        self.probe = pd.DataFrame()
+        #: the scored customers (a Spark DataFrame of `score`'s columns), after `score_all`
+        self.scored = None
+        self.cached = None
+        self.parts: ModelParts | None = None
+        #: `--segments-to`: where the segments go instead of the run folder's segments/
+        self.target: SegmentsTarget | None = None
 
     #: what the run's input_sha256 hashes
     fingerprint_of = "of the files' names, sizes and modification times, not of the rows"
@@ -527,6 +551,7 @@ class SparkSource:
             progress(merged.rows)
         self.job, self.rows = job, merged.rows
         sample = merged.sampler.result()[0] if merged.sampler else pd.DataFrame()
+        self.probe = sample.head(PROBE_ROWS).reset_index(drop=True)
         info = self.table.info(merged.rows, merged.missing)
         return Scan(info, merged.rows, sample, merged.latest)
 
@@ -626,48 +651,78 @@ class SparkSource:
         )
 
     def score_all(
-        self, parts: ModelParts, config: Config, period: str | None
+        self, parts: ModelParts, config: Config, period: str | None = None
     ) -> tuple[SegmentTotals, NearCounts]:
-        """Pass 4: score every partition with `parts`, write `scored_dir/part-*.parquet`
-        (the scored customers, one file per partition) and merge the partitions' totals."""
+        """Pass 4: score every partition with `parts` and merge the partitions' totals. The
+        scored customers stay in Spark (`self.scored`, persisted: memory, then the
+        executors' disks) for the migration and for `write_segments`; none comes back."""
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
         assert self.job is not None, "scan first"
-        if self.scored_dir is None:
-            raise ValueError(
-                "SparkSource.scored_dir: where the executors write the scored customers"
-            )
-        out = self.scored_dir
-        out.mkdir(parents=True, exist_ok=True)
-        job = dataclasses.replace(
-            self.job, parts=parts, source=self.file, out=str(out), period=period or ""
+        probe = _coded(score(parts, self.probe, self.file).customers)
+        arrow = _fixed_schema(probe.append_column(PART, _binary_nulls(len(probe))))
+        job = dataclasses.replace(self.job, parts=parts, source=self.file)
+        if self.cached is not None:
+            self.cached.unpersist()
+        rows = self.frame.mapInArrow(
+            lambda b: _score_partition(job, arrow, b), from_arrow_schema(arrow)
         )
+        self.cached = rows.persist(StorageLevel.MEMORY_AND_DISK)
         results = self._run(
-            lambda: (
-                self.frame.mapInArrow(lambda b: _score_partition(job, b), "part binary")
-                .rdd.map(lambda r: pickle.loads(r[0]))
-                .collect()
-            ),
+            lambda: [
+                pickle.loads(r[0])
+                for r in self.cached.where(F.col(PART).isNotNull()).select(PART).collect()
+            ],
             "score the rows",
         )
-        errors = sorted(r["error"] for r in results if "error" in r)
+        results.sort(key=lambda r: r["partition"])  # the sums are the same from run to run
+        errors = [r["error"] for r in results if "error" in r]
         if errors:
-            raise InputError(errors[0][1])
-        failed = [r["oserror"] for r in results if "oserror" in r]
-        if failed:
-            raise InputError(
-                f"{out}: an executor could not write the scored customers ({failed[0][2]}) "
-                "— free some space or choose another --out; nothing was changed"
-            )
-        done = [r for r in results if r.get("file")]
-        _check_written(out, {r["file"]: r["rows"] for r in done}, self.rows)
-        self.scored = [str(out / r["file"]) for r in done]
+            raise InputError(errors[0])
+        if sum(r["rows"] for r in results) != self.rows:
+            raise RuntimeError(f"scored {sum(r['rows'] for r in results)} of {self.rows} rows")
+        self.scored = self.cached.where(F.col(PART).isNull()).drop(PART)
+        self.parts = parts
         totals = near = None
-        for r in results:  # in partition order: the sums are the same from run to run
-            if r.get("totals") is None:
+        for r in results:
+            if r["totals"] is None:
                 continue
             totals = r["totals"] if totals is None else totals.merge(r["totals"])
             near = r["near"] if near is None else near.merge(r["near"])
         assert totals is not None and near is not None
         return totals, near
+
+    def write_segments(self, model: dict, dest: str, period: str | None, run_id) -> int:
+        """Pass 5, once the model is final (persona names, actions, its version, the history
+        run id): the scored customers as segments rows (segments.csv's columns), written as
+        Parquet into `dest` by Spark's writer, one file per partition. `dest` must not exist
+        (a run folder's segments/, or a `SegmentsTarget`'s staging path). Returns the number
+        of customers written."""
+        import pyarrow as pa
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        from ..scoring.model import model_parts
+
+        assert self.scored is not None, "score first"
+        parts = model_parts(model)
+        scored = score(parts, self.probe, self.file).customers
+        probe = segments_table(scored, parts, period or "", run_id)
+        arrow = _fixed_schema(pa.Table.from_pandas(probe, preserve_index=False))
+        rows = self.scored.mapInArrow(
+            lambda b: _segments_batches(b, parts, period or "", run_id, arrow),
+            from_arrow_schema(arrow),
+        )
+        _action(lambda: rows.write.parquet(dest), f"{dest}: Spark could not write the segments")
+        _check_written(self.spark, dest, self.rows)
+        return self.rows
+
+    def close(self) -> None:
+        """Drop the scored customers Spark keeps (memory and the executors' disks)."""
+        if self.cached is not None:
+            self.cached.unpersist()
+            self.cached = self.scored = None
 
     def fit_all(self, blank: ModelParts, k: int) -> tuple[np.ndarray, np.ndarray]:
         """K-Means with Spark MLlib (k-means||) on the design rows of every customer inside
@@ -709,7 +764,8 @@ class SparkSource:
         (previous, current) counts come back to the driver."""
         from pyspark.sql import functions as F
 
-        now = self.spark.read.parquet(*self.scored).select(
+        assert self.scored is not None, "score first"
+        now = self.scored.select(
             F.col("customer_id").cast("string").alias("customer_id"),
             F.col("segment").cast("long").alias("now"),
         )
@@ -734,12 +790,24 @@ class SparkSource:
 
 
 def _previous_segments(session, previous: PreviousRun):
-    """customer_id, before: the previous run's segments (its folder's segments/ when the
-    Spark engine wrote it, else the rows history.db holds)."""
+    """customer_id, before: the previous run's segments (where the Spark engine wrote them,
+    else the rows history.db holds)."""
     from pyspark.sql import functions as F
 
+    from ..ops.history import check_segments_of
+
     if previous.segments_folder is not None:
-        rows = session.read.parquet(previous.segments_folder)
+        where = previous.segments_folder
+        rows = _action(
+            lambda: session.read.parquet(where),
+            f"{where}: the {previous.period} run's segments cannot be read",
+        )
+        first = _action(
+            lambda: rows.select("run_id", "period").limit(1).collect(),
+            f"{where}: the {previous.period} run's segments cannot be read",
+        )
+        found = first[0].asDict() if first else {}
+        check_segments_of(found, where, previous.period, previous.run_id)
     else:
         rows = session.createDataFrame(
             pd.DataFrame(
@@ -797,45 +865,122 @@ def _fingerprint(frame, file: str) -> str:
     return digest.hexdigest()
 
 
-def write_segments(
-    session, scored: list[str], model: dict, dest: Path, period: str | None, run_id, rows: int
-) -> int:
-    """Pass 5, once the model is final (persona names, actions, its version, the history
-    run id): each scored file becomes `dest/part-*.parquet` with segments.csv's columns, one
-    task per file on the executors. Returns the number of customers written."""
-    from ..scoring.model import model_parts
+def _check_written(session, dest: str, rows: int) -> None:
+    """The files Spark's writer committed hold every row, seen from this machine when
+    `dest` is a local folder (on a cluster, a folder only the executors see is not one)."""
+    local = _local_path(dest)
+    if local is None:
+        found = session.read.parquet(dest).count()
+    else:
+        import pyarrow.parquet as pq
 
-    parts = model_parts(model)
-    dest.mkdir(parents=True, exist_ok=True)
-    if not scored:
-        return 0
-    import pyarrow.parquet as pq
-
-    expected = sum(pq.ParquetFile(f).metadata.num_rows for f in scored)
-    written = _action(
-        lambda: (
-            session.sparkContext.parallelize(scored, len(scored))
-            .flatMap(lambda f: _segments_file(f, str(dest), parts, period or "", run_id, rows))
-            .collect()
-        ),
-        f"{dest}: Spark could not write the segments",
-    )
-    failed = [w for w in written if w[1] < 0]
-    if failed:
-        raise OSError(f"an executor could not write {failed[0][0]} ({failed[0][2]})")
-    _check_written(dest, {name: n for name, n, _ in written}, expected)
-    return expected
-
-
-def _check_written(folder: Path, files: dict[str, int], rows: int) -> None:
-    """The files the tasks say they wrote are all in `folder` (seen from the driver) and
-    hold every row; temporary files of failed or speculative attempts are removed."""
-    for stray in folder.glob("_tmp-*"):
-        stray.unlink(missing_ok=True)
-    missing = [name for name in files if not (folder / name).is_file()]
-    if missing or sum(files.values()) != rows:
+        files = sorted(Path(local).glob("part-*.parquet"))
+        found = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    if found != rows:
         raise InputError(
-            f"{folder}: the executors' files are not all there ({len(missing)} of "
-            f"{len(files)} missing, {sum(files.values()):,} of {rows:,} rows) — with a "
-            "cluster, --out must be a folder every executor and this machine share"
+            f"{dest}: the executors' files are not all there ({found:,} of {rows:,} rows) — "
+            "with a cluster, --out must be a folder every executor and this machine share, "
+            "or give --segments-to a shared path (hdfs://, s3a://)"
         )
+
+
+def _local_path(where: str) -> str | None:
+    """The local path `where` names, None for a URI of another file system."""
+    where = str(where)
+    if where.startswith("file:"):
+        return where.removeprefix("file://").removeprefix("file:")
+    return None if "://" in where else where
+
+
+def check_segments_to(where: str) -> None:
+    """`--segments-to` with the Spark engine names a folder or URI, not a database table."""
+    match = _DATABASE.match(str(where))
+    if match:
+        raise InputError(
+            f"--segments-to {where}: a database table is written by the local engine — with "
+            "--engine spark give a folder or URI for a Parquet dataset (hdfs://…, s3a://…)"
+        )
+
+
+class SegmentsTarget:
+    """`--segments-to PATH` with the Spark engine: the segments as a Parquet dataset at a
+    folder or URI of any file system Spark writes (hdfs://, s3a://, abfss://, a local
+    folder). Spark's writer fills a hidden folder beside it; the run's commit moves the
+    earlier dataset aside and this one into place, and removes the earlier one once the
+    history is committed (`undo` puts it back if that fails). A failed run removes its
+    hidden folder and leaves the earlier dataset as it was. On object stores (s3a) a
+    "move" is a copy: the swap is then not instantaneous."""
+
+    def __init__(self, session, where: str):
+        self.shown = str(where)
+        local = _local_path(self.shown)
+        self.uri = Path(local).resolve().as_uri() if local is not None else self.shown
+        jvm = session.sparkContext._jvm
+        self._path = jvm.org.apache.hadoop.fs.Path
+        dest = self._path(self.uri)
+        try:
+            self.fs = dest.getFileSystem(session.sparkContext._jsc.hadoopConfiguration())
+            if self.fs.exists(dest) and not self.fs.getFileStatus(dest).isDirectory():
+                raise InputError(
+                    f"--segments-to {self.shown}: is a file — give a folder (or URI) for the "
+                    "segments' Parquet dataset"
+                )
+        except InputError:
+            raise
+        except Exception as exc:  # py4j: no file system for the scheme, a refused login
+            raise InputError(
+                f"--segments-to {self.shown}: Spark cannot write there ({_first_line(exc)}) "
+                "— check the path, and that the cluster has the file system's connector "
+                "(e.g. hadoop-aws for s3a://) and its credentials"
+            ) from None
+        tag = os.urandom(4).hex()
+        parent, name = dest.getParent(), dest.getName()
+        self.staging = self._path(parent, f".{name}.partial-{tag}")
+        self.old = self._path(parent, f".{name}.old-{tag}")
+        self.dest = dest
+        self.published = False
+
+    @property
+    def staging_uri(self) -> str:
+        return self.staging.toString()
+
+    def publish(self) -> None:
+        """The new dataset in place, the earlier one kept aside until `finish`."""
+        problem = None
+        try:
+            if self.fs.exists(self.dest) and not self.fs.rename(self.dest, self.old):
+                problem = "the earlier segments could not be moved aside"
+            elif not self.fs.rename(self.staging, self.dest):
+                problem = "the file system refused the move"
+                if self.fs.exists(self.old):
+                    self.fs.rename(self.old, self.dest)
+        except Exception as exc:  # py4j: the file system's own failure
+            problem = _first_line(exc)
+        if problem is not None:
+            raise InputError(
+                f"--segments-to {self.shown}: cannot move the new segments into place "
+                f"({problem}) — check the permissions there; the run was not recorded"
+            )
+        self.published = True
+
+    def undo(self) -> None:
+        """After `publish`, the earlier dataset back (the run did not commit)."""
+        if not self.published:
+            return
+        self.fs.delete(self.dest, True)
+        if self.fs.exists(self.old):
+            self.fs.rename(self.old, self.dest)
+        self.published = False
+
+    def finish(self) -> None:
+        self.fs.delete(self.old, True)
+
+    def discard(self) -> None:
+        """What this run left: its hidden folder (a failed run), the earlier dataset's."""
+        try:
+            self.fs.delete(self.staging, True)
+            if not self.published:
+                return
+            self.fs.delete(self.old, True)
+        except Exception:  # a cleanup that fails leaves a hidden folder, not a wrong result
+            pass

@@ -58,13 +58,21 @@ class PreviousRun:
     #: every segment id used by this or any earlier run; fresh ids start above them
     used_ids: set[int] = field(default_factory=set)
     #: a run of the Spark engine keeps its customers' segments only in its folder's
-    #: segments/ (Parquet), not in history.db: that folder, and `assignments` is empty
+    #: segments/ or its --segments-to path (Parquet), not in history.db: that folder or
+    #: URI, and `assignments` is empty
     segments_folder: str | None = None
 
     def customer_segments(self) -> pd.Series:
         """customer_id (str) -> previous segment id, from history.db or segments/."""
         if self.segments_folder is None:
             return self.assignments
+        if "://" in self.segments_folder and not self.segments_folder.startswith("file:"):
+            from ..errors import InputError
+
+            raise InputError(
+                f"{self.segments_folder}: the {self.period} run's segments are there, which "
+                "only the Spark engine reads — run this month with --engine spark"
+            )
         rows = pd.read_parquet(self.segments_folder, columns=["customer_id", "segment"])
         return pd.Series(
             rows["segment"].astype(int).to_numpy(),

@@ -252,7 +252,7 @@ def _insert(conn: sqlite3.Connection, analysis: Analysis, folder: Path) -> int:
         ),
     )
     run_id = int(cursor.lastrowid)
-    if analysis.scored:  # a Spark run: its segments/ in the run folder are the per-customer rows
+    if analysis.scored is not None:  # a Spark run: its per-customer rows are in Parquet
         return run_id
     ids = analysis.customers["customer_id"].astype(str).tolist()
     segments = analysis.customers["segment"].astype(int).tolist()
@@ -358,27 +358,44 @@ def previous_run(path: Path, period: str) -> PreviousRun | None:
 
 
 def _segments_folder(folder: Path, period: str, run_id: int) -> str:
-    """The segments/ of a run the Spark engine wrote (its per-customer rows are only there),
-    checked to be that run's (a later run into the same folder replaces it)."""
+    """Where a run of the Spark engine put its per-customer rows (its folder's segments/, or
+    the `--segments-to` path its summary.json names), checked to be that run's when it is
+    a local folder (a later run into the same place replaces it; a URI is checked by Spark
+    as it reads it, engine/spark.py)."""
     import pyarrow.parquet as pq
 
-    path = folder / "segments"
     fix = "restore that run's folder, or start a new history ([history] db = a new file)"
-    parts = sorted(path.glob("part-*.parquet")) if path.is_dir() else []
+    where = folder / "segments"
+    try:
+        run = json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("run", {})
+        named = str(run.get("segments_file") or "segments/")
+    except (OSError, ValueError):
+        named = "segments/"
+    if named != "segments/":
+        if "://" in named and not named.startswith("file:"):
+            return named
+        where = Path(named.removeprefix("file://").removeprefix("file:"))
+    parts = sorted(where.glob("part-*.parquet")) if where.is_dir() else []
     if not parts:
         raise InputError(
-            f"{path}: the {period} run's segments are gone (a Spark run keeps them only "
+            f"{where}: the {period} run's segments are gone (a Spark run keeps them only "
             f"there) — {fix}"
         )
     first = pq.ParquetFile(parts[0]).read_row_group(0, columns=["run_id", "period"])
     found = first.slice(0, 1).to_pylist()[0] if first.num_rows else {}
+    check_segments_of(found, where, period, run_id)
+    return str(where)
+
+
+def check_segments_of(found: dict, where, period: str, run_id: int) -> None:
+    """`found` (a row's run_id and period) is of the run `run_id` of `period`."""
     if str(found.get("run_id")) != str(run_id) or found.get("period") != period:
         raise InputError(
-            f"{path}: holds the segments of run {found.get('run_id')} "
+            f"{where}: holds the segments of run {found.get('run_id')} "
             f"({found.get('period')}), not of the {period} run {run_id} it was recorded "
-            f"for — {fix}"
+            "for — restore that run's folder, or start a new history ([history] db = a new "
+            "file)"
         )
-    return str(path)
 
 
 def recent_runs(path: Path, period: str, limit: int = 11) -> list[tuple[str, list[dict]]]:

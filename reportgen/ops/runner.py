@@ -201,9 +201,14 @@ def run_job(
 
     say = progress or (lambda _m: None)
     if config.output.segments_to:  # a bad target fails now, not after the analysis
-        from ..output.database import check_target
+        if config.engine.name == "spark":
+            from ..engine.spark import check_segments_to
 
-        check_target(config.output.segments_to)
+            check_segments_to(config.output.segments_to)
+        else:
+            from ..output.database import check_target
+
+            check_target(config.output.segments_to)
     say(f"Reading {data}")
     renderer = None
     if report:
@@ -225,35 +230,32 @@ def run_job(
 
 
 @contextmanager
-def _source(data, config: Config, out: Path, say: Progress):
+def _source(data, config: Config, say: Progress):
     """The table to analyse: a local `Source`, or with `[engine] name = "spark"` a
-    `SparkSource` whose executors write the segments into a staging folder beside `out`
-    (a `.<name>.partial-*` folder: removed on failure, or by the next run after a kill)."""
+    `SparkSource` (with `--segments-to`, its `target`): what it keeps in Spark, and a
+    failed run's staging folder at the target, go when the run ends."""
     if config.engine.name == "local":
         from ..input.scan import Source
 
         yield Source.from_file(data, config)
         return
-    if config.output.segments_to:
-        raise InputError(
-            "--segments-to: not with --engine spark yet — its segments are written as "
-            "Parquet in the run folder (segments/); load them from there"
-        )
     from ..engine import spark
 
     session, started = spark.start(config)
-    staging = None
+    source = None
     try:
         say(f"Spark {session.version} on {session.sparkContext.master}")
         source = spark.SparkSource(str(data), config, session, config.input.table)
-        parent = Path(out).resolve().parent
-        staging = Path(tempfile.mkdtemp(prefix=f".{Path(out).name}.partial-spark-", dir=parent))
-        source.scored_dir = staging / "scored"
+        if config.output.segments_to:
+            source.target = spark.SegmentsTarget(session, config.output.segments_to)
+            source.segments_file = source.target.shown
         yield source
     finally:
         session.sparkContext.cancelAllJobs()  # a stop mid-job: no task writes on
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+        if source is not None:
+            if source.target is not None:
+                source.target.discard()
+            source.close()
         if started:
             session.stop()
 
@@ -262,7 +264,7 @@ def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
     from . import history
 
     db = history.db_path(config, out) if config.history.enabled and period else None
-    with _source(data, config, out, say) as source:
+    with _source(data, config, say) as source:
         return _run_on(source, db, out, config, say, period, renderer, refit, counter)
 
 
@@ -289,8 +291,9 @@ def _run_on(source, db, out, config, say, period, renderer, refit, counter) -> P
 
         analysis.summary.trends = build_trends(history.recent_runs(db, period), analysis.summary)
     wait = config.history.wait_seconds
+    target = getattr(source, "target", None)
     with history.recording(db, wait) if db is not None else nullcontext() as recorder:
-        commit = recorder.commit if recorder is not None else None
+        commit = _commit(target, recorder)
         with atomic_folder(out, commit) as folder:
             try:
                 if renderer is not None:
@@ -307,19 +310,13 @@ def _run_on(source, db, out, config, say, period, renderer, refit, counter) -> P
                     # the history row first: its id is segments.csv's run_id
                     run_id = recorder.add(analysis, Path(out)) if recorder is not None else None
                     write_files(analysis, folder, config.output.segments_parquet, run_id)
-                    if analysis.scored:  # the Spark engine's: segments/ on the executors
-                        from ..engine import spark
+                    if analysis.scored is not None:  # the Spark engine's, written by Spark
+                        from ..engine.spark import SEGMENTS_DIR
 
-                        spark.write_segments(
-                            source.spark,
-                            analysis.scored,
-                            analysis.model,
-                            folder / spark.SEGMENTS_DIR,
-                            period,
-                            run_id,
-                            config.sampling.chunk_rows,
-                        )
-                    if config.output.segments_to:
+                        where = target.staging_uri if target else str(folder / SEGMENTS_DIR)
+                        say(f"Writing the segments to {target.shown if target else where}")
+                        source.write_segments(analysis.model, where, period, run_id)
+                    elif config.output.segments_to:
                         from ..output.database import write_table
                         from ..output.files import segment_slices
 
@@ -341,6 +338,26 @@ def _run_on(source, db, out, config, say, period, renderer, refit, counter) -> P
     if db is not None:
         say(f"Recorded in {db}")
     return Path(out)
+
+
+def _commit(target, recorder) -> Callable[[], None] | None:
+    """The run's commit, once its folder is in place: the Spark engine's `--segments-to`
+    dataset moved into place, then the history transaction (a failure puts the earlier
+    dataset back)."""
+    if target is None:
+        return recorder.commit if recorder is not None else None
+
+    def commit() -> None:
+        target.publish()
+        try:
+            if recorder is not None:
+                recorder.commit()
+        except BaseException:
+            target.undo()
+            raise
+        target.finish()
+
+    return commit
 
 
 @dataclass

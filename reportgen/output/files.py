@@ -128,7 +128,7 @@ def write_files(
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(analysis.summary.dumps() + "\n", encoding="utf-8")
-    if not analysis.scored:  # the Spark engine's executors write them (engine/spark.py)
+    if analysis.scored is None:  # the Spark engine's executors write them (engine/spark.py)
         write_segments(analysis, folder, segments_parquet, run_id)
     (folder / "model.json").write_text(
         json.dumps(analysis.model, indent=1, sort_keys=True) + "\n", encoding="utf-8"
