@@ -240,31 +240,51 @@ def _period(value: str | None) -> str:
 
 
 def validate(
-    data: str | Path, config: Config | str | Path | None = None, **overrides: Any
+    data: str | Path | None, config: Config | str | Path | None = None, **overrides: Any
 ) -> dict[str, Any]:
     """Check a file or a database table without fitting (`reportgen validate`): rows,
     columns matched, missing values, dates and `problems`; `ok` is False when `run` would
-    stop."""
+    stop. With `engine={"name": "spark"}`, `data` is what the Spark engine reads (a Parquet
+    dataset, CSV files; None with `input={"table": ...}` for a table of the catalog)."""
     from .input.database import data_location
     from .input.load import validate_file
 
     _not_a_frame(data, "validate")
-    return validate_file(data_location(data), _config(config, overrides))
+    cfg = _config(config, overrides)
+    if cfg.engine.name == "spark":
+        from .engine.spark import validate_table
+
+        return validate_table(str(data) if data is not None else None, cfg)
+    if data is None:
+        from .errors import InputError
+
+        raise InputError("validate: no data — give a file, or a database URL with a table")
+    return validate_file(data_location(data), cfg)
 
 
 def assign(
     model: str | Path,
-    data: str | Path,
+    data: str | Path | None,
     out: str | Path,
     config: Config | str | Path | None = None,
     **overrides: Any,
 ) -> Assigned:
     """Score `data` with a saved model (a run folder or its model.json), no refit, into the
-    CSV `out` (`reportgen assign`); written chunk by chunk, in place only when complete."""
+    CSV `out` (`reportgen assign`); written chunk by chunk, in place only when complete.
+    With `engine={"name": "spark"}`, Spark scores `data` and `out` is a folder or URI for a
+    Parquet dataset."""
     from .input.database import data_location
     from .ops.runner import assign_job
 
-    return assign_job(Path(model), data_location(data), Path(out), _config(config, overrides))
+    _not_a_frame(data, "assign")
+    cfg = _config(config, overrides)
+    if cfg.engine.name == "spark":
+        return assign_job(Path(model), str(data) if data is not None else None, str(out), cfg)
+    if data is None:
+        from .errors import InputError
+
+        raise InputError("assign: no data — give --data (a file, or a database URL)")
+    return assign_job(Path(model), data_location(data), Path(out), cfg)
 
 
 def render(

@@ -204,6 +204,15 @@ def _report_options(command):
     )(command)
 
 
+_engine_option = click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default=None,
+    help="local (default): read the table in this process; spark: read, score and summarise "
+    'it with Apache Spark ([engine] master; pip install "reportgen[spark]").',
+)
+
+
 @cli.command()
 @common_options
 @click.option(
@@ -217,7 +226,9 @@ def _report_options(command):
     "--segments-to",
     default=None,
     help="Also replace a database table with segments.csv's rows, in one transaction: "
-    "URL/TABLE, e.g. sqlite:///crm.db/segments.",
+    "URL/TABLE, e.g. sqlite:///crm.db/segments. With --engine spark: a folder or URI "
+    "(hdfs://, s3a://) for the segments' Parquet dataset, instead of the run folder's "
+    "segments/.",
 )
 @click.option(
     "--out",
@@ -239,13 +250,7 @@ def _report_options(command):
     is_flag=True,
     help="Neither compare with nor record in the run history (history.db).",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "spark"]),
-    default=None,
-    help="local (default): read the table in this process; spark: read, score and summarise "
-    'it with Apache Spark ([engine] master; pip install "reportgen[spark]").',
-)
+@_engine_option
 @_report_options
 @click.pass_context
 def run(
@@ -314,19 +319,22 @@ def _one_source(config: Config, table: str | None, query: str | None) -> None:
 @common_options
 @click.option(
     "--data",
-    required=True,
-    help="Customer file to check, or a database URL with --table or --query.",
+    default=None,
+    help="Customer file to check, or a database URL with --table or --query (with --engine "
+    "spark: a Parquet dataset, CSV files, or none with --table for a catalog table).",
 )
 @_database_options
+@_engine_option
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.pass_context
-def validate(ctx, data, table, query, as_json) -> None:
+def validate(ctx, data, table, query, engine, as_json) -> None:
     """Check customer data without fitting: rows, columns matched, missing values, dates."""
     import json
 
     from . import api
 
-    config = _config(ctx, _nested(input={"table": table, "query": query}))
+    choices = _nested(input={"table": table, "query": query}, engine={"name": engine})
+    config = _config(ctx, choices)
     _one_source(config, table, query)
     report = api.validate(data, config)
     if as_json:
@@ -442,23 +450,25 @@ def history(ctx, db, as_json) -> None:
 )
 @click.option(
     "--data",
-    required=True,
+    default=None,
     help="Customers to score (.csv, .tsv, .xlsx, .parquet), or a database URL with --table "
-    "or --query.",
+    "or --query (with --engine spark: a Parquet dataset, CSV files, or --table).",
 )
 @_database_options
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="CSV to write (customer_id, segment, persona, excluded_from_fit, ...).",
+    help="CSV to write (customer_id, segment, persona, excluded_from_fit, ...); with "
+    "--engine spark a folder or URI (hdfs://, s3a://) for a Parquet dataset.",
 )
+@_engine_option
 @click.pass_context
-def assign(ctx, model_path, data, table, query, out) -> None:
+def assign(ctx, model_path, data, table, query, out, engine) -> None:
     """Assign customers to the segments of a saved model, without refitting."""
     from . import api
 
-    config = _config(ctx, _nested(input={"table": table, "query": query}))
+    choices = _nested(input={"table": table, "query": query}, engine={"name": engine})
+    config = _config(ctx, choices)
     _one_source(config, table, query)
     done = api.assign(model_path, data, out, config)
     sizes = ", ".join(f"{k}: {v:,}" for k, v in done.sizes.items())

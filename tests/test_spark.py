@@ -497,3 +497,62 @@ def test_segments_to_a_target_spark_cannot_write_is_one_line(
     assert result.exit_code == 2
     assert words in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "2026-10").exists()
+
+
+def _validate(data, *extra):
+    return invoke(["--quiet", "validate", "--data", data, "--json", *extra])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: f,
+        lambda f: f.drop(columns=["Income"]),
+        _set(2101, "Income", "lots"),
+        _set(2200, "ID", "5524"),
+    ],
+    ids=["clean", "missing column", "bad number", "repeated id"],
+)
+def test_validate_finds_what_the_local_engine_finds(session, real_file, tmp_path, change):
+    """The same findings and problems, from Spark's passes over the table."""
+    data = _broken(real_file, tmp_path, change)
+    local, spark = _validate(data), _validate(data, "--engine", "spark")
+    assert local.exit_code == spark.exit_code, spark.output
+    a, b = json.loads(local.output), json.loads(spark.output)
+    assert b.pop("format") == "csv (Spark)" and a.pop("format") == "csv"
+    a.pop("sha256"), b.pop("sha256")
+    problems = a.pop("problems"), b.pop("problems")
+    assert problems[0] == problems[1]
+    assert (problems[0] == []) == a["ok"] == b["ok"] and b["rows"] == 2240
+    if any("is not a number" in p for p in problems[0]):
+        # a column with a bad value is not counted where it was read: in the whole file
+        # (the local engine reads it as one chunk), in the value's partition (Spark)
+        assert b.pop("missing_values")["Income"] < 24 and "Income" not in a.pop("missing_values")
+    assert a == b
+
+
+def test_assign_writes_the_local_engine_s_rows_as_a_dataset(session, real_file, config, tmp_path):
+    """`assign --engine spark` scores with a saved model into a Parquet dataset: the rows
+    of the local engine's `assign`; a CSV name or a bad value is one line, nothing written."""
+    assert _run(real_file, tmp_path / "run", config).exit_code == 0
+    args = ["--quiet", "assign", "--model", tmp_path / "run", "--data"]
+    assert invoke([*args, real_file, "--out", tmp_path / "local.csv"]).exit_code == 0
+    result = invoke([*args, real_file, "--out", tmp_path / "scores", "--engine", "spark"])
+    assert result.exit_code == 0, result.output
+    local = pd.read_csv(tmp_path / "local.csv", dtype={"customer_id": str}, keep_default_na=False)
+    theirs = pd.read_parquet(tmp_path / "scores")
+    assert list(theirs.columns) == list(local.columns)
+    both = local.merge(theirs, on="customer_id")
+    assert len(both) == len(local) == len(theirs) == 2240
+    for column in local.columns.drop("customer_id"):
+        x, y = both[f"{column}_x"], both[f"{column}_y"]
+        if x.dtype.kind == "f":
+            assert ((x - y).abs() <= 1e-9).all(), column
+        else:
+            assert (x.astype(str) == y.fillna("").astype(str)).all(), column
+    to_csv = invoke([*args, real_file, "--out", tmp_path / "s.csv", "--engine", "spark"])
+    assert to_csv.exit_code == 2 and "a Parquet dataset" in to_csv.output
+    bad = _broken(real_file, tmp_path, _set(2101, "Income", "lots"))
+    failed = invoke([*args, bad, "--out", tmp_path / "bad", "--engine", "spark"])
+    assert failed.exit_code == 2 and "row 2101: 'lots' is not a number" in failed.output
+    assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad.*"))

@@ -6,7 +6,7 @@ partition's Arrow batches: the column conversion and checks of input/load.py, th
 sample of input/scan.py, `score` and `SegmentTotals` of scoring/. Only bounded things come
 back to the driver: per-partition counts and totals, and the fit sample (at most
 `sampling.fit_rows` rows, the same rows the local engine draws). The per-customer results
-are written as Parquet by the executors, one file per partition, and never collected.
+are written as Parquet by Spark's writer on the executors and never collected.
 
 The passes over the table:
 
@@ -15,7 +15,10 @@ The passes over the table:
 2. the scan: every partition converted and checked, counted, its bottom-k sample kept;
    the partial scans merged on the executors (treeReduce), so the driver receives one;
 3. repeated customer ids (in the JVM);
-4. score and summarise: each partition scored, its segments written, its totals returned.
+4. score and summarise: each partition scored; its scored rows are kept in Spark
+   (persisted) and one row of its totals per partition comes to the driver;
+5. once the model is final (names, history run id): the scored rows as segments rows,
+   written by Spark's writer into the run folder's segments/ or the `--segments-to` path.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import shutil
 import sys
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,7 @@ from ..input.load import (
     _sniff_text,
     check_filled,
     no_data_rows,
+    validation_report,
 )
 from ..input.scan import BottomK, Scan, StratifiedBottomK, latest_enrolled, new_sampler
 from ..scoring.aggregates import NearCounts, SegmentTotals
@@ -195,18 +200,21 @@ class _Job:
     config: Config
     offsets: dict[int, int]
     sample_rows: int = 0
+    #: the bad values are listed (`validate`), not the end of the task
+    listing: bool = False
     parts: ModelParts | None = None
     source: str = ""
     out: str = ""
     period: str = ""
 
-    def chunks(self, batches) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    def chunks(self, batches, issues: _Issues | None = None):
         """The partition's rows converted and checked by the local engine's code; row
-        numbers count the header as row 1, as the local engine's do."""
+        numbers count the header as row 1, as the local engine's do. A bad value ends the
+        task, unless `issues` collects it (`validate`)."""
         first = self.offsets.get(_pid(), 0) + 2
         rows = _ArrowRows(batches, first, csv=self.table.fmt == CSV)
         table = dataclasses.replace(self.table, database=rows)
-        yield from table.chunks(self.config, _Issues(strict=True), None)
+        yield from table.chunks(self.config, issues or _Issues(strict=True), None)
 
 
 def _pid() -> int:
@@ -230,6 +238,9 @@ class _ScanPart:
     missing: dict[str, int] = field(default_factory=dict)
     latest: pd.Timestamp | None = None
     sampler: _Sampler | None = None
+    earliest: pd.Timestamp | None = None
+    #: (partition, problems) of the bad values when the job lists them (`validate`)
+    problems: list[tuple[int, list[str]]] = field(default_factory=list)
     #: (partition, message) of the first bad value in the earliest partition that had one
     error: tuple[int, str] | None = None
 
@@ -239,13 +250,23 @@ class _ScanPart:
         for column, n in other.missing.items():
             missing[column] = missing.get(column, 0) + n
         latests = [t for t in (self.latest, other.latest) if t is not None]
+        earliests = [t for t in (self.earliest, other.earliest) if t is not None]
         return _ScanPart(
-            self.rows + other.rows,
-            missing,
-            max(latests) if latests else None,
-            _merge_samplers(self.sampler, other.sampler),
-            min(errors) if errors else None,
+            rows=self.rows + other.rows,
+            missing=missing,
+            latest=max(latests) if latests else None,
+            sampler=_merge_samplers(self.sampler, other.sampler),
+            earliest=min(earliests) if earliests else None,
+            problems=sorted(self.problems + other.problems),
+            error=min(errors) if errors else None,
         )
+
+
+def _earliest_enrolled(frame: pd.DataFrame) -> pd.Timestamp | None:
+    if schema.ENROLLED not in frame or frame.empty:
+        return None
+    value = frame[schema.ENROLLED].min()
+    return None if pd.isna(value) else pd.Timestamp(value)
 
 
 def _merge_samplers(a: _Sampler | None, b: _Sampler | None) -> _Sampler | None:
@@ -256,8 +277,9 @@ def _scan_partition(job: _Job, batches):
     sampling = job.config.sampling
     part = _ScanPart(sampler=new_sampler(job.sample_rows, job.config.seed, sampling.strata))
     position = job.offsets.get(_pid(), 0)
+    issues = _Issues(strict=not job.listing)
     try:
-        for frame, _numbers in job.chunks(batches):
+        for frame, _numbers in job.chunks(batches, issues):
             part.sampler.add(frame.reset_index(drop=True), position + part.rows)
             part.rows += len(frame)
             for column, n in frame.isna().sum().items():
@@ -265,7 +287,12 @@ def _scan_partition(job: _Job, batches):
             latest = latest_enrolled(frame)
             if latest is not None and (part.latest is None or latest > part.latest):
                 part.latest = latest
+            earliest = _earliest_enrolled(frame)
+            if earliest is not None and (part.earliest is None or earliest < part.earliest):
+                part.earliest = earliest
         part.sampler.compact()  # what travels is bounded by the sample
+        if issues.items:
+            part.problems = [(_pid(), issues.items)]
     except InputError as exc:
         part = _ScanPart(error=(_pid(), str(exc)))
     yield _one(part)
@@ -387,8 +414,17 @@ class SparkSource:
 
     engine = "spark"
 
-    def __init__(self, data: str | None, config: Config, session, table: str | None = None):
+    def __init__(
+        self,
+        data: str | None,
+        config: Config,
+        session,
+        table: str | None = None,
+        issues: _Issues | None = None,
+    ):
         self.config, self.spark = config, session
+        #: strict (the first problem ends the run) but for `validate`, which lists them
+        self.issues = issues or _Issues(strict=True)
         # one Arrow batch is one of the local engine's chunks: the same memory bound per task
         batch = config.sampling.chunk_rows or 0  # 0: a partition in one batch
         key = "spark.sql.execution.arrow.maxRecordsPerBatch"
@@ -443,7 +479,7 @@ class SparkSource:
             headers = [h for h in headers if h != "__index_level_0__"]
         self.frame, self.file = frame, file
         matched, extras, missing_required, missing_optional = _match_columns(
-            headers, config.columns, file, _Issues(strict=True)
+            headers, config.columns, file, self.issues
         )
         self.table = Table(
             Path("."),
@@ -459,6 +495,9 @@ class SparkSource:
         )
         self.offsets: dict[int, int] = {}
         self.rows = 0
+        #: the first and last enrollment date (`validate`), after `scan`
+        self.earliest: pd.Timestamp | None = None
+        self.latest: pd.Timestamp | None = None
         self.job: _Job | None = None
         #: the fit sample's first rows: what the scored rows' columns are is read off them
         self.probe = pd.DataFrame()
@@ -513,7 +552,8 @@ class SparkSource:
 
     def scan(self, sample_rows: int, seed: int, chunk_rows=None, progress=None) -> Scan:
         """Pass 1-3: number the rows, check and count them, draw the sample, refuse
-        repeated ids."""
+        repeated ids. With the source's `issues` not strict (`validate`), the bad values
+        are listed there rather than ending the scan."""
         from pyspark.sql import functions as F
 
         frame = self.frame
@@ -527,7 +567,7 @@ class SparkSource:
         for p in range(frame.rdd.getNumPartitions()):
             self.offsets[p], total = total, total + int(counts.get(p, 0))
         config = self._with_date_format(self.config)
-        job = _Job(self.table, config, self.offsets, sample_rows)
+        job = _Job(self.table, config, self.offsets, sample_rows, listing=not self.issues.strict)
         schema_ = "part binary"
         merged = _ScanPart()  # a table of no partitions has no rows
         if self.offsets:
@@ -541,15 +581,23 @@ class SparkSource:
             )
         if merged.error is not None:
             raise InputError(merged.error[1])
-        issues = _Issues(strict=True)
+        issues = self.issues
+        for _partition, problems in merged.problems:
+            issues.items.extend(problems)
         if self.table.headers and merged.rows == 0 and not self.table.missing_required:
             raise InputError(no_data_rows(self.file))
         check_filled(merged.missing, merged.rows, self.file, issues)
         if schema.ID in self.table.matched:
-            self._unique_ids()
+            try:
+                self._unique_ids()
+            except InputError as exc:
+                if issues.strict:
+                    raise
+                issues.items.append(str(exc))
         if progress is not None:
             progress(merged.rows)
         self.job, self.rows = job, merged.rows
+        self.earliest, self.latest = merged.earliest, merged.latest
         sample = merged.sampler.result()[0] if merged.sampler else pd.DataFrame()
         self.probe = sample.head(PROBE_ROWS).reset_index(drop=True)
         info = self.table.info(merged.rows, merged.missing)
@@ -892,12 +940,81 @@ def _local_path(where: str) -> str | None:
     return None if "://" in where else where
 
 
-def check_segments_to(where: str) -> None:
+@contextmanager
+def session_for(config: Config):
+    """The session of `[engine]` for one job, stopped at its end if this job started it
+    (a stopped job's tasks are cancelled first)."""
+    session, started = start(config)
+    try:
+        yield session
+    finally:
+        session.sparkContext.cancelAllJobs()
+        if started:
+            session.stop()
+
+
+def validate_table(data: str | None, config: Config) -> dict[str, Any]:
+    """`reportgen validate --engine spark`: the checks of `run`'s scan (passes 1-3) and the
+    local engine's findings; every problem is listed (the executors list each partition's
+    bad values instead of stopping at the first)."""
+    issues = _Issues(strict=False)
+    with session_for(config) as session:
+        source = SparkSource(data, config, session, config.input.table, issues)
+        rows, missing = 0, {}
+        try:
+            scanned = source.scan(0, config.seed)
+            rows, missing = scanned.rows, scanned.info.missing
+        except InputError as exc:
+            issues.items.append(str(exc))
+        table = source.table
+        info = table.info(rows, missing)
+        return validation_report(
+            info,
+            table.missing_required,
+            table.missing_optional,
+            source.earliest,
+            source.latest,
+            config,
+            issues,
+        )
+
+
+def assign_table(model: dict, model_path: str, data: str | None, out: str, config: Config):
+    """`reportgen assign --engine spark`: every customer scored with a saved model and
+    written as a Parquet dataset at `out` (a folder or URI), in place only when complete;
+    (customers, excluded, sizes by segment id)."""
+    from ..scoring.model import model_parts
+
+    if str(out).lower().endswith((".csv", ".tsv", ".txt")):
+        raise InputError(
+            f"--out {out}: with --engine spark the segments are a Parquet dataset — give a "
+            "folder or URI (e.g. scores/ or s3a://bucket/scores)"
+        )
+    check_segments_to(out, "--out")
+    parts = model_parts(model, model_path)
+    with session_for(config) as session:
+        source = SparkSource(data, config, session, config.input.table)
+        target = SegmentsTarget(session, out, "--out")
+        try:
+            source.scan(PROBE_ROWS, config.seed)
+            totals, _near = source.score_all(parts, config)
+            source.write_segments(model, target.staging_uri, None, None)
+            target.publish()
+            target.finish()
+        finally:
+            session.sparkContext.cancelAllJobs()  # a stop mid-job: no task writes on
+            target.discard()
+            source.close()
+    sizes = {int(s): int(n) for s, n in zip(totals.segment_ids, totals.sizes, strict=True)}
+    return source.rows, sum(totals.exclusions.values()), sizes
+
+
+def check_segments_to(where: str, option: str = "--segments-to") -> None:
     """`--segments-to` with the Spark engine names a folder or URI, not a database table."""
     match = _DATABASE.match(str(where))
     if match:
         raise InputError(
-            f"--segments-to {where}: a database table is written by the local engine — with "
+            f"{option} {where}: a database table is written by the local engine — with "
             "--engine spark give a folder or URI for a Parquet dataset (hdfs://…, s3a://…)"
         )
 
@@ -911,8 +1028,8 @@ class SegmentsTarget:
     hidden folder and leaves the earlier dataset as it was. On object stores (s3a) a
     "move" is a copy: the swap is then not instantaneous."""
 
-    def __init__(self, session, where: str):
-        self.shown = str(where)
+    def __init__(self, session, where: str, option: str = "--segments-to"):
+        self.shown, self.option = str(where), option
         local = _local_path(self.shown)
         self.uri = Path(local).resolve().as_uri() if local is not None else self.shown
         jvm = session.sparkContext._jvm
@@ -922,14 +1039,14 @@ class SegmentsTarget:
             self.fs = dest.getFileSystem(session.sparkContext._jsc.hadoopConfiguration())
             if self.fs.exists(dest) and not self.fs.getFileStatus(dest).isDirectory():
                 raise InputError(
-                    f"--segments-to {self.shown}: is a file — give a folder (or URI) for the "
+                    f"{option} {self.shown}: is a file — give a folder (or URI) for the "
                     "segments' Parquet dataset"
                 )
         except InputError:
             raise
         except Exception as exc:  # py4j: no file system for the scheme, a refused login
             raise InputError(
-                f"--segments-to {self.shown}: Spark cannot write there ({_first_line(exc)}) "
+                f"{option} {self.shown}: Spark cannot write there ({_first_line(exc)}) "
                 "— check the path, and that the cluster has the file system's connector "
                 "(e.g. hadoop-aws for s3a://) and its credentials"
             ) from None
@@ -958,7 +1075,7 @@ class SegmentsTarget:
             problem = _first_line(exc)
         if problem is not None:
             raise InputError(
-                f"--segments-to {self.shown}: cannot move the new segments into place "
+                f"{self.option} {self.shown}: cannot move the new segments into place "
                 f"({problem}) — check the permissions there; the run was not recorded"
             )
         self.published = True

@@ -137,7 +137,27 @@ def validate_file(path: str | Path, config: Config) -> dict[str, Any]:
     """
     issues = _Issues(strict=False)
     result = _load(path, config, issues)
-    info = result.info
+    frame = result.frame
+    dates = (
+        frame[schema.ENROLLED].dropna() if frame is not None and schema.ENROLLED in frame else None
+    )
+    first, last = (dates.min(), dates.max()) if dates is not None and len(dates) else (None, None)
+    return validation_report(
+        result.info, result.missing_required, result.missing_optional, first, last, config, issues
+    )
+
+
+def validation_report(
+    info: LoadInfo,
+    missing_required: list[str],
+    missing_optional: list[str],
+    first: pd.Timestamp | None,
+    last: pd.Timestamp | None,
+    config: Config,
+    issues: _Issues,
+) -> dict[str, Any]:
+    """`validate`'s findings (the local engine's and the Spark engine's): `ok` is False when
+    `run` would stop."""
     return {
         "file": info.path,
         "sha256": info.sha256,
@@ -148,28 +168,27 @@ def validate_file(path: str | Path, config: Config) -> dict[str, Any]:
         "line_ending": info.line_ending,
         "rows": info.rows,
         "columns_matched": info.columns_matched,
-        "missing_columns": result.missing_required,
-        "missing_optional_columns": result.missing_optional,
+        "missing_columns": missing_required,
+        "missing_optional_columns": missing_optional,
         "extra_columns": info.extra_columns,
         "missing_values": info.missing,
         "date_format": info.date_format,
-        **_date_range(result.frame, config),
+        **_date_range(first, last, config),
         "problems": list(issues.items),
         "ok": not issues.items,
     }
 
 
-def _date_range(frame: pd.DataFrame | None, config: Config) -> dict[str, str | None]:
+def _date_range(
+    first: pd.Timestamp | None, last: pd.Timestamp | None, config: Config
+) -> dict[str, str | None]:
     """The enrollment dates' first and last day and the date ages and tenure are measured
     at, so a file whose dates were swapped or shifted at the source shows it."""
-    dates = (
-        frame[schema.ENROLLED].dropna() if frame is not None and schema.ENROLLED in frame else None
-    )
-    if dates is None or dates.empty:
+    if first is None or last is None:
         return {"first_enrolled": None, "last_enrolled": None, "reference_date": None}
-    first, last = dates.min().date().isoformat(), dates.max().date().isoformat()
-    reference = config.features.reference_date or f"{last} (the last enrollment)"
-    return {"first_enrolled": first, "last_enrolled": last, "reference_date": reference}
+    first_day, last_day = first.date().isoformat(), last.date().isoformat()
+    reference = config.features.reference_date or f"{last_day} (the last enrollment)"
+    return {"first_enrolled": first_day, "last_enrolled": last_day, "reference_date": reference}
 
 
 # --------------------------------------------------------------------------- internals

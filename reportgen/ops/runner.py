@@ -241,23 +241,19 @@ def _source(data, config: Config, say: Progress):
         return
     from ..engine import spark
 
-    session, started = spark.start(config)
-    source = None
-    try:
+    with spark.session_for(config) as session:
         say(f"Spark {session.version} on {session.sparkContext.master}")
         source = spark.SparkSource(str(data), config, session, config.input.table)
-        if config.output.segments_to:
-            source.target = spark.SegmentsTarget(session, config.output.segments_to)
-            source.segments_file = source.target.shown
-        yield source
-    finally:
-        session.sparkContext.cancelAllJobs()  # a stop mid-job: no task writes on
-        if source is not None:
+        try:
+            if config.output.segments_to:
+                source.target = spark.SegmentsTarget(session, config.output.segments_to)
+                source.segments_file = source.target.shown
+            yield source
+        finally:
+            session.sparkContext.cancelAllJobs()  # a stop mid-job: no task writes on
             if source.target is not None:
                 source.target.discard()
             source.close()
-        if started:
-            session.stop()
 
 
 def _run(data, out, config, say, period, renderer, refit, counter) -> Path:
@@ -362,7 +358,8 @@ def _commit(target, recorder) -> Callable[[], None] | None:
 
 @dataclass
 class Assigned:
-    out: Path
+    #: the CSV file, or with the Spark engine the Parquet dataset's folder or URI
+    out: Path | str
     customers: int
     excluded: int
     sizes: dict[int, int]
@@ -385,6 +382,13 @@ def assign_job(model_path: Path, data: Path, out: Path, config: Config) -> Assig
     if model_path.is_dir():
         model_path = model_path / "model.json"
     model = read_model(model_path)
+    if config.engine.name == "spark":
+        from ..engine.spark import assign_table
+
+        rows, excluded, sizes = assign_table(model, str(model_path), data, str(out), config)
+        if rows == 0:
+            raise InputError(no_data_rows(str(data)))
+        return Assigned(out=str(out), customers=rows, excluded=excluded, sizes=sizes)
     parts = model_parts(model, str(model_path))
     source = Source.from_file(data, config)
     out = Path(out)
