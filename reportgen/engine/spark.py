@@ -60,7 +60,6 @@ from ..input.load import (
 )
 from ..input.scan import BottomK, Scan, StratifiedBottomK, latest_enrolled, new_sampler
 from ..scoring.aggregates import NearCounts, SegmentTotals
-from ..scoring.clean import DATA_ISSUES, reason_labels
 from ..scoring.model import ModelParts
 from ..scoring.score import fitted_design, score, segments_table
 
@@ -298,44 +297,89 @@ def _scan_partition(job: _Job, batches):
     yield _one(part)
 
 
-#: rows of the fit sample scored on the driver to learn the scored rows' column types
+#: rows of the fit sample scored on the driver to learn the segments rows' column types
 PROBE_ROWS = 64
+#: the scored rows as Spark keeps them: each chunk's scored customers as one Arrow IPC
+#: stream (`data`, lz4-compressed; nothing for the JVM to convert), and one row per
+#: partition with its totals (`totals` true, `data` pickled)
+SCORED = "totals boolean, data binary"
 
 
-def _binary_nulls(n: int):
+def _ipc(table) -> bytes:
     import pyarrow as pa
 
-    return pa.nulls(n, pa.binary())
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
-#: the column of the scored rows that carries a partition's totals: one row per partition
-#: has it (every other column empty), the customers' rows have it empty
-PART = "_part"
-#: score()'s categorical columns, kept in Spark as their codes (one byte a customer)
-_CODED = ("exclusion_reason", "data_issue")
-
-
-def _categories(parts: ModelParts) -> dict[str, list[str]]:
-    return {"exclusion_reason": reason_labels(parts.bounds), "data_issue": list(DATA_ISSUES)}
-
-
-def _coded(customers: pd.DataFrame):
-    """score()'s customers as an Arrow table, the categoricals as their codes."""
+def _scored_chunks(batches) -> Iterator[pd.DataFrame]:
+    """The scored customers (as `score` gave them) of `SCORED` rows."""
     import pyarrow as pa
 
-    frame = customers.copy(deep=False)
-    for column in _CODED:
-        frame[column] = customers[column].cat.codes.astype(np.int8)
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    for batch in batches:
+        for data in batch.column("data").to_pylist():
+            yield pa.ipc.open_stream(data).read_all().to_pandas()
 
 
-def _decoded(table, parts: ModelParts) -> pd.DataFrame:
-    """`_coded`'s inverse: the rows `score` gave."""
-    frame = table.to_pandas()
-    for column, categories in _categories(parts).items():
-        codes = frame[column].to_numpy(dtype=np.int8)
-        frame[column] = pd.Categorical.from_codes(codes, categories=categories)
-    return frame
+def _scored_row(totals: bool, data: bytes):
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_pydict(
+        {"totals": [totals], "data": [data]},
+        schema=pa.schema([("totals", pa.bool_()), ("data", pa.binary())]),
+    )
+
+
+def _score_partition(job: _Job, batches):
+    """Score the partition: its customers' rows (compact, as `score` gives them), then one
+    row with its totals, or with the first bad value's message."""
+    import pyarrow as pa
+
+    assert job.parts is not None
+    ids = job.parts.ids.tolist()
+    totals = near = None
+    rows = 0
+    try:
+        for frame, _numbers in job.chunks(batches):
+            result = score(job.parts, frame.reset_index(drop=True), job.source)
+            chunk = SegmentTotals.of_scored(result, ids, job.config.kpis.retention_recency_days)
+            counts = NearCounts.of(result.customers)
+            totals = chunk if totals is None else totals.merge(chunk)
+            near = counts if near is None else near.merge(counts)
+            table = pa.Table.from_pandas(result.customers, preserve_index=False)
+            yield _scored_row(False, _ipc(table))
+            rows += len(frame)
+        payload: dict[str, Any] = {"totals": totals, "near": near, "rows": rows}
+    except InputError as exc:
+        payload = {"error": str(exc)}
+    payload["partition"] = _pid()
+    yield _scored_row(True, pickle.dumps(payload, protocol=5))
+
+
+def _segments_batches(batches, parts: ModelParts, period: str, run_id, schema):
+    """Scored rows as segments rows (scoring/score.py's `segments_table`, the columns of
+    segments.csv)."""
+    import pyarrow as pa
+
+    for scored in _scored_chunks(batches):
+        rows = segments_table(scored, parts, period, run_id)
+        yield from pa.Table.from_pandas(rows, preserve_index=False).cast(schema).to_batches()
+
+
+def _segment_pairs(batches):
+    """customer_id, segment of the scored rows (the migration join)."""
+    import pyarrow as pa
+
+    for scored in _scored_chunks(batches):
+        yield pa.RecordBatch.from_pydict(
+            {
+                "customer_id": pa.array(scored["customer_id"].astype(str), pa.string()),
+                "segment": pa.array(scored["segment"].to_numpy(dtype=np.int64)),
+            }
+        )
 
 
 def _fixed_schema(table):
@@ -349,39 +393,6 @@ def _fixed_schema(table):
     return pa.schema(fields)
 
 
-def _part_row(schema, payload: dict[str, Any]):
-    """The one row of a partition's totals (or its error): every customer column empty."""
-    import pyarrow as pa
-
-    arrays = [pa.nulls(1, f.type) for f in schema if f.name != PART]
-    arrays.append(pa.array([pickle.dumps({**payload, "partition": _pid()}, protocol=5)]))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _score_partition(job: _Job, schema, batches):
-    """Score the partition: its customers' rows (compact, as `score` gives them), then one
-    row with its totals, or with the first bad value's message."""
-    assert job.parts is not None
-    ids = job.parts.ids.tolist()
-    totals = near = None
-    rows = 0
-    try:
-        for frame, _numbers in job.chunks(batches):
-            result = score(job.parts, frame.reset_index(drop=True), job.source)
-            chunk = SegmentTotals.of_scored(result, ids, job.config.kpis.retention_recency_days)
-            counts = NearCounts.of(result.customers)
-            totals = chunk if totals is None else totals.merge(chunk)
-            near = counts if near is None else near.merge(counts)
-            table = _coded(result.customers)
-            table = table.append_column(PART, _binary_nulls(len(table)))
-            yield from table.cast(schema).to_batches()
-            rows += len(frame)
-    except InputError as exc:
-        yield _part_row(schema, {"error": str(exc)})
-        return
-    yield _part_row(schema, {"totals": totals, "near": near, "rows": rows})
-
-
 def _design_partition(job: _Job, batches):
     """The design rows K-Means is fitted on, of one partition."""
     import pyarrow as pa
@@ -393,19 +404,6 @@ def _design_partition(job: _Job, batches):
         width = X.shape[1]
         offsets = pa.array(np.arange(0, len(X) * width + 1, width, dtype=np.int32))
         yield pa.RecordBatch.from_arrays([pa.ListArray.from_arrays(offsets, values)], ["x"])
-
-
-def _segments_batches(batches, parts: ModelParts, period: str, run_id, schema):
-    """Scored rows as segments rows (scoring/score.py's `segments_table`, the columns of
-    segments.csv)."""
-    import pyarrow as pa
-
-    for batch in batches:
-        if batch.num_rows:
-            scored = _decoded(pa.Table.from_batches([batch]), parts)
-            rows = segments_table(scored, parts, period, run_id)
-            table = pa.Table.from_pandas(rows, preserve_index=False)
-            yield from table.cast(schema).to_batches()
 
 
 class SparkSource:
@@ -706,22 +704,16 @@ class SparkSource:
         executors' disks) for the migration and for `write_segments`; none comes back."""
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
-        from pyspark.sql.pandas.types import from_arrow_schema
 
         assert self.job is not None, "scan first"
-        probe = _coded(score(parts, self.probe, self.file).customers)
-        arrow = _fixed_schema(probe.append_column(PART, _binary_nulls(len(probe))))
         job = dataclasses.replace(self.job, parts=parts, source=self.file)
         if self.cached is not None:
             self.cached.unpersist()
-        rows = self.frame.mapInArrow(
-            lambda b: _score_partition(job, arrow, b), from_arrow_schema(arrow)
-        )
+        rows = self.frame.mapInArrow(lambda b: _score_partition(job, b), SCORED)
         self.cached = rows.persist(StorageLevel.MEMORY_AND_DISK)
         results = self._run(
             lambda: [
-                pickle.loads(r[0])
-                for r in self.cached.where(F.col(PART).isNotNull()).select(PART).collect()
+                pickle.loads(r[0]) for r in self.cached.where("totals").select("data").collect()
             ],
             "score the rows",
         )
@@ -731,7 +723,7 @@ class SparkSource:
             raise InputError(errors[0])
         if sum(r["rows"] for r in results) != self.rows:
             raise RuntimeError(f"scored {sum(r['rows'] for r in results)} of {self.rows} rows")
-        self.scored = self.cached.where(F.col(PART).isNull()).drop(PART)
+        self.scored = self.cached.where(~F.col("totals")).select("data")
         self.parts = parts
         totals = near = None
         for r in results:
@@ -813,10 +805,8 @@ class SparkSource:
         from pyspark.sql import functions as F
 
         assert self.scored is not None, "score first"
-        now = self.scored.select(
-            F.col("customer_id").cast("string").alias("customer_id"),
-            F.col("segment").cast("long").alias("now"),
-        )
+        pairs = self.scored.mapInArrow(_segment_pairs, "customer_id string, segment long")
+        now = pairs.select("customer_id", F.col("segment").alias("now"))
         before = _previous_segments(self.spark, previous)
         rows = self._run(
             lambda: (
