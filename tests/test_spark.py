@@ -556,3 +556,13 @@ def test_assign_writes_the_local_engine_s_rows_as_a_dataset(session, real_file, 
     failed = invoke([*args, bad, "--out", tmp_path / "bad", "--engine", "spark"])
     assert failed.exit_code == 2 and "row 2101: 'lots' is not a number" in failed.output
     assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad.*"))
+
+
+def test_a_spark_run_with_its_report(session, small_file, config, tmp_path):
+    """The report is rendered in its own process from the analysis; the Spark engine's
+    scored rows (a handle on this process's session) stay here."""
+    args = ["--quiet", "--config", config, "run", "--data", small_file, "--out", tmp_path / "r"]
+    result = invoke([*args, "--no-history", "--engine", "spark"])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "segments/" in html and (tmp_path / "r" / "report.pdf").stat().st_size > 10_000

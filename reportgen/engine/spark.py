@@ -1021,7 +1021,9 @@ class SegmentsTarget:
     def __init__(self, session, where: str, option: str = "--segments-to"):
         self.shown, self.option = str(where), option
         local = _local_path(self.shown)
-        self.uri = Path(local).resolve().as_uri() if local is not None else self.shown
+        if local is not None:  # as an absolute path: the next month finds it from anywhere
+            self.shown = str(Path(local).resolve())
+        self.uri = Path(self.shown).as_uri() if local is not None else self.shown
         jvm = session.sparkContext._jvm
         self._path = jvm.org.apache.hadoop.fs.Path
         dest = self._path(self.uri)

@@ -97,10 +97,12 @@ def warm() -> None:
 
 def for_render(analysis: Analysis) -> Analysis:
     """The part of an analysis the documents read (summary, chart rows, arrays): what is sent
-    to the render worker, without the per-customer table (100 MB at a million customers)."""
+    to the render worker, without the per-customer table (100 MB at a million customers)
+    or the Spark engine's scored rows (a handle on the Spark session, which stays here)."""
     import dataclasses
 
-    return dataclasses.replace(analysis, customers=analysis.customers.iloc[:0], model={})
+    empty = analysis.customers.iloc[:0]
+    return dataclasses.replace(analysis, customers=empty, model={}, scored=None)
 
 
 def render_from(
