@@ -169,7 +169,7 @@ def test_bad_model_files_and_bad_input(small_run, small_file, tmp_path):
     line = _one_line_error(result)
     assert "broken.tsv" in line and "Income" in line and "row 6" in line
     result = invoke(["assign", "--model", small_run, "--data", small_file, "--out", tmp_path])
-    assert result.exit_code == 2 and "is a directory" in result.stderr  # click checks --out
+    assert result.exit_code == 2 and "is a folder — give a file name" in _one_line_error(result)
     assert not out.exists()
 
 
