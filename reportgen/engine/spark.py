@@ -832,7 +832,7 @@ def _previous_segments(session, previous: PreviousRun):
     else the rows history.db holds)."""
     from pyspark.sql import functions as F
 
-    from ..ops.history import check_segments_of
+    from ..fitting.identity import check_segments_of
 
     if previous.segments_folder is not None:
         where = previous.segments_folder

@@ -83,6 +83,20 @@ class PreviousRun:
         return next((s for s in self.segments if s.id == sid), None)
 
 
+def check_segments_of(found: dict, where, period: str, run_id: int) -> None:
+    """`found` (a row's run_id and period) is of the run `run_id` of `period`: the
+    segments a Spark run left at `where` were not replaced by a later run's."""
+    from ..errors import InputError
+
+    if str(found.get("run_id")) != str(run_id) or found.get("period") != period:
+        raise InputError(
+            f"{where}: holds the segments of run {found.get('run_id')} "
+            f"({found.get('period')}), not of the {period} run {run_id} it was recorded "
+            "for — restore that run's folder, or start a new history ([history] db = a new "
+            "file)"
+        )
+
+
 @dataclass
 class Match:
     """Result of matching this run's segments (by centroid row) to the previous run's."""

@@ -364,6 +364,8 @@ def _segments_folder(folder: Path, period: str, run_id: int) -> str:
     as it reads it, engine/spark.py)."""
     import pyarrow.parquet as pq
 
+    from ..fitting.identity import check_segments_of
+
     fix = "restore that run's folder, or start a new history ([history] db = a new file)"
     where = folder / "segments"
     try:
@@ -385,17 +387,6 @@ def _segments_folder(folder: Path, period: str, run_id: int) -> str:
     found = first.slice(0, 1).to_pylist()[0] if first.num_rows else {}
     check_segments_of(found, where, period, run_id)
     return str(where)
-
-
-def check_segments_of(found: dict, where, period: str, run_id: int) -> None:
-    """`found` (a row's run_id and period) is of the run `run_id` of `period`."""
-    if str(found.get("run_id")) != str(run_id) or found.get("period") != period:
-        raise InputError(
-            f"{where}: holds the segments of run {found.get('run_id')} "
-            f"({found.get('period')}), not of the {period} run {run_id} it was recorded "
-            "for — restore that run's folder, or start a new history ([history] db = a new "
-            "file)"
-        )
 
 
 def recent_runs(path: Path, period: str, limit: int = 11) -> list[tuple[str, list[dict]]]:
