@@ -10,6 +10,9 @@ seeded and single-threaded, so it gives the same result in either process.
 while this process starts up, and runs `func` when `submit(*args)` sends it its arguments.
 With `milestone="name"` the job gets a callable `name=` to call when a first part of its work
 is done; `reached(timeout)` waits for that (so the parent can time its own work around it).
+
+`Shared(items)` hands a list out item by item to this process and the children it forks
+next, so two lanes share a list of unequal jobs without one of them idling at the end.
 """
 
 from __future__ import annotations
@@ -225,6 +228,46 @@ def _mark(fd: int) -> None:
         os.close(fd)
     except OSError:  # called twice, or the parent stopped listening
         pass
+
+
+class Shared:
+    """Items taken one at a time by this process and the children it forks next, each item
+    by exactly one of them, in the order given: the lanes stay busy until the list is done,
+    however long each item takes (a fixed split leaves one core idle while the other lane
+    finishes its longer share).
+
+    A pipe holds the items' positions, written before any fork; reading one byte from it is
+    atomic, and a read finds it empty once every item is taken. Iterate it in each lane (it
+    must be made before the children that share it are forked). Without fork the first
+    lane to iterate takes every item; the items are the same, only the wall time differs.
+    """
+
+    def __init__(self, items: list[Any]):
+        if len(items) > 255:
+            raise ValueError("Shared holds at most 255 items")
+        self._items = list(items)
+        read_fd, write_fd = os.pipe()
+        try:
+            os.write(write_fd, bytes(range(len(self._items))))
+        finally:
+            os.close(write_fd)
+        self._fd: int | None = read_fd
+
+    def __iter__(self):
+        while self._fd is not None:
+            taken = os.read(self._fd, 1)
+            if not taken:
+                self.close()
+                return
+            yield self._items[taken[0]]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self):
+        self.close()
 
 
 def in_child(func: Callable[..., Any], *args: Any) -> Pending:

@@ -64,6 +64,18 @@ def test_charts_are_reproducible(drawn):
         assert (first / info.file).read_bytes() == (second / info.file).read_bytes(), info.name
 
 
+def test_charts_do_not_depend_on_the_lane_that_draws_them(drawn, monkeypatch):
+    """Two lanes take the charts in turn (parallel.Shared); one lane alone draws the same."""
+    analysis, palette, charts, first, *_ = drawn
+    monkeypatch.setenv("REPORTGEN_NO_FORK", "1")
+    alone = report_runs.tmp_dir("charts-one-lane")
+    again = make_charts(analysis, alone, palette)
+    assert list(again) == list(charts)  # the same charts, in the same order
+    assert again == charts
+    for info in charts.values():
+        assert (first / info.file).read_bytes() == (alone / info.file).read_bytes(), info.name
+
+
 def test_scatter_points_are_rasterised_and_lines_bars_are_vector(drawn):
     _a, _p, _c, first, *_ = drawn
     for name in SCATTERS:

@@ -112,3 +112,69 @@ def test_without_fork_a_milestone_costs_no_wait(monkeypatch):
     worker = Worker(_halfway, None, milestone="marked").submit(0)
     worker.reached(timeout=30)  # the job runs at result(), in this process
     assert worker.result() == "done"
+
+
+def _take(shared, seconds):
+    """Take items from `shared` one by one, spending `seconds` on each."""
+    import time
+
+    taken = []
+    for item in shared:
+        taken.append(item)
+        time.sleep(seconds)
+    return taken
+
+
+def test_two_lanes_share_a_list_each_item_once_in_order():
+    from reportgen.parallel import Shared
+
+    items = [f"job {i}" for i in range(12)]
+    shared = Shared(items)
+    with in_child(_take, shared, 0.05) as other:
+        mine = _take(shared, 0.05)
+        theirs = other.result()
+    assert sorted(mine + theirs) == sorted(items)  # every item, none twice
+    assert mine and theirs  # both lanes worked: neither waited for the other to finish
+    assert abs(len(mine) - len(theirs)) <= 2  # equal items: about half each
+    for lane in (mine, theirs):  # each lane took its items in the order given
+        assert lane == [i for i in items if i in lane]
+    assert list(shared) == []  # spent
+    assert _no_children_left()
+
+
+def test_a_lane_with_longer_items_takes_fewer(monkeypatch):
+    from reportgen.parallel import Shared
+
+    shared = Shared(list(range(20)))
+    with in_child(_take, shared, 0.15) as other:
+        mine = _take(shared, 0.02)  # this lane is fast: it takes most of the list
+        theirs = other.result()
+    assert sorted(mine + theirs) == list(range(20))
+    assert len(mine) > 2 * len(theirs)
+    assert _no_children_left()
+
+
+def test_without_fork_the_first_lane_takes_every_item(monkeypatch):
+    from reportgen.parallel import Shared
+
+    monkeypatch.setenv("REPORTGEN_NO_FORK", "1")
+    shared = Shared(["a", "b", "c"])
+    with in_child(_take, shared, 0) as other:  # runs at result(), after this lane
+        assert _take(shared, 0) == ["a", "b", "c"]
+        assert other.result() == []
+
+
+def test_the_k_scan_scores_the_same_in_one_lane_or_two(monkeypatch):
+    """The two k-scan lanes take the next k as they finish one: any split, the same scores."""
+    import numpy as np
+
+    from reportgen.fitting.fit import _k
+
+    X = np.random.default_rng(3).normal(size=(800, 5))
+    config = Config()
+    two_lanes = _k(config, X, None, None, None)[0]
+    monkeypatch.setenv("REPORTGEN_NO_FORK", "1")
+    one_lane = _k(config, X, None, None, None)[0]
+    ks = list(range(config.clustering.k_min, config.clustering.k_max + 1))
+    assert [s.k for s in two_lanes] == ks
+    assert two_lanes == one_lane

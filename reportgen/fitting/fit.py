@@ -25,7 +25,7 @@ import pandas as pd
 from ..config import Config
 from ..errors import InputError
 from ..input.scan import Scan
-from ..parallel import Pending, in_child
+from ..parallel import Pending, Shared, in_child
 from ..result import PropensityInfo
 from ..scoring.clean import (
     CleaningRules,
@@ -298,8 +298,10 @@ def _k(config: Config, X: np.ndarray, sil_rows, parts, previous):
     cc = config.clustering
     ks = list(range(cc.k_min, min(cc.k_max, len(X) - 1) + 1))
     D = distances(X if sil_rows is None else X[sil_rows])  # once, shared by every lane
-    with in_child(score_ks, X, ks[1::2], config.seed, cc.n_init, sil_rows, D) as other:
-        mine = score_ks(X, ks[0::2], config.seed, cc.n_init, sil_rows, D)
+    # two lanes take the next k as they finish one, the largest (slowest) first
+    queue = Shared(sorted(ks, reverse=True))
+    with in_child(score_ks, X, queue, config.seed, cc.n_init, sil_rows, D) as other:
+        mine = score_ks(X, queue, config.seed, cc.n_init, sil_rows, D)
         scores = sorted(mine + other.result(), key=lambda s: s.k)
     choice = choose_k(scores)
     forced = cc.k is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,7 +138,7 @@ def _metrics(
 @single_threaded
 def score_ks(
     X: np.ndarray,
-    ks: list[int],
+    ks: Iterable[int],
     seed: int,
     n_init: int,
     sil_rows: np.ndarray | None = None,

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .. import wording  # noqa: E402
-from ..parallel import in_child  # noqa: E402
+from ..parallel import Shared, in_child  # noqa: E402
 from ..result import Analysis, Segment  # noqa: E402
 from .figures import (  # noqa: E402, F401  (re-exported: charts.ChartInfo etc.)
     ChartInfo,
@@ -85,27 +85,30 @@ def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[st
     out_dir = Path(folder) / "charts"
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = _Ctx(analysis, out_dir, list(palette))
-    builders: list[Callable[[_Ctx], None]] = [
-        _elbow,
-        _silhouette_by_k,
-        _silhouette_plot,
-        _pca,
-        _tsne,
-        _heatmap,
-        _boxplots,
-        _sizes,
-        _kpis,
-        _shap_bar,
-        _shap_beeswarm,
-        _drivers,
-        _lime,
-        _lift,
-        _calibration,
-        _trends,
+    # (builder, rough cost): the costly ones are taken first, so the two lanes end together
+    builders: list[tuple[Callable[[_Ctx], None], int]] = [
+        (_elbow, 1),
+        (_silhouette_by_k, 1),
+        (_silhouette_plot, 2),
+        (_pca, 3),
+        (_tsne, 3),
+        (_heatmap, 3),
+        (_boxplots, 5),
+        (_sizes, 1),
+        (_kpis, 3),
+        (_shap_bar, 2),
+        (_shap_beeswarm, 3),
+        (_drivers, 4),
+        (_lime, 4),
+        (_lift, 1),
+        (_calibration, 1),
+        (_trends, 1),
     ]
-    # two lanes: every other chart is drawn by a forked child into the same folder
-    with in_child(_draw, ctx, builders, 1) as other:
-        mine = _draw(ctx, builders, 0)
+    # two lanes, this process and a forked child, take the next chart as they finish one;
+    # both draw into the same folder
+    queue = Shared(sorted(range(len(builders)), key=lambda i: -builders[i][1]))
+    with in_child(_draw, ctx, builders, queue) as other:
+        mine = _draw(ctx, builders, queue)
         drawn = mine + other.result()
     ctx.charts = {}
     for _index, charts in sorted(drawn, key=lambda t: t[0]):  # in the order of `builders`
@@ -114,13 +117,13 @@ def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[st
     return ctx.charts
 
 
-def _draw(ctx: _Ctx, builders: list, lane: int) -> list[tuple[int, dict[str, ChartInfo]]]:
-    """Draw builders lane, lane + 2, ...; what each one added, by its index."""
+def _draw(ctx: _Ctx, builders: list, queue: Shared) -> list[tuple[int, dict[str, ChartInfo]]]:
+    """Draw the builders this lane takes from `queue`; what each one added, by its index."""
     out = []
     with matplotlib.rc_context(RC):
-        for index in range(lane, len(builders), 2):
+        for index in queue:
             before = set(ctx.charts)
-            builders[index](ctx)
+            builders[index][0](ctx)
             out.append((index, {k: v for k, v in ctx.charts.items() if k not in before}))
     return out
 
