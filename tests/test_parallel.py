@@ -199,3 +199,59 @@ def test_the_k_scan_scores_the_same_in_one_lane_or_two(monkeypatch):
     ks = list(range(config.clustering.k_min, config.clustering.k_max + 1))
     assert [s.k for s in two_lanes] == ks
     assert two_lanes == one_lane
+
+
+def test_the_alternatives_are_the_same_started_early_or_not(small_file, monkeypatch):
+    """The alternatives' lane clusters while the final K-Means is fitted (fit._AlternativesLane);
+    in this process, after it, the comparison is the same."""
+    config = Config()
+    early = analyse(load_customers(small_file, config), config).summary.model
+    monkeypatch.setenv("REPORTGEN_NO_FORK", "1")
+    late = analyse(load_customers(small_file, config), config).summary.model
+    assert early.alternatives == late.alternatives
+    assert [a.algorithm for a in early.alternatives][:2] == ["kmeans", "gaussian_mixture"]
+    assert early.metrics == late.metrics
+
+
+def test_a_failing_alternative_is_reported_not_lost(small_file, monkeypatch):
+    import reportgen.fitting.fit
+    import reportgen.fitting.segment
+
+    def broken(*_args):
+        raise ValueError("the mixture broke on purpose")
+
+    # the lane's early clustering fails; the comparison retries it and reports the error
+    monkeypatch.setattr(reportgen.fitting.fit, "alternative_clusterings", broken)
+    monkeypatch.setattr(reportgen.fitting.segment, "alternative_clusterings", broken)
+    config = Config()
+    with pytest.raises(ValueError, match="broke on purpose"):
+        analyse(load_customers(small_file, config), config)
+    assert _no_children_left()
+
+
+def test_handing_over_the_labels_does_not_wait_for_the_clusterings(monkeypatch):
+    """200,000 labels (1.6 MB, far more than a pipe holds) go to a lane still clustering."""
+    import time
+
+    import numpy as np
+
+    import reportgen.fitting.fit
+    from reportgen.fitting.fit import _AlternativesLane
+
+    def slow(X, *_args):
+        time.sleep(3)
+        return []
+
+    monkeypatch.setattr(reportgen.fitting.fit, "alternative_clusterings", slow)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200_000, 2))
+    labels = rng.integers(0, 3, size=len(X))
+    config = Config()
+    lane = _AlternativesLane(X, 3, config, np.arange(500), np.arange(1000), None)
+    start = time.perf_counter()
+    pending = lane.submit(labels)
+    assert time.perf_counter() - start < 1.5  # not held until the 3 s of clustering end
+    alternatives = pending.result()["alternatives"]
+    assert [a["algorithm"] for a in alternatives] == ["kmeans"]
+    assert alternatives[0]["n_clusters"] == 3
+    assert _no_children_left()

@@ -14,6 +14,7 @@ would choose.
 from __future__ import annotations
 
 import functools
+import mmap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import pandas as pd
 from ..config import Config
 from ..errors import InputError
 from ..input.scan import Scan
-from ..parallel import Pending, Shared, in_child
+from ..parallel import Pending, Shared, Worker, in_child
 from ..result import PropensityInfo
 from ..scoring.clean import (
     CleaningRules,
@@ -51,6 +52,7 @@ from .propensity import NAMES, check_stored, fit_propensity
 from .segment import (
     KChoice,
     _metrics,
+    alternative_clusterings,
     alternatives,
     choose_k,
     distances,
@@ -364,56 +366,62 @@ def fit(
             scores, choice, forced, k, D = _k(config, X[scan_rows], scan_sil, parts, previous)
     where = " with Spark MLlib on every row" if fit_all is not None and parts is None else ""
     fit_all_rows = None
-    with stages.stage("kmeans", f"Fitting K-Means with k = {k}{where}"):
-        match: Match | None = None
-        threshold = config.history.match_threshold
-        if parts is not None:
-            centroids, seg_ids = parts.centroids, parts.ids
-            match = identity_match(seg_ids.tolist(), previous, threshold)
-        else:
-            if fit_all is not None:
-                blank = ModelParts(
-                    rules, bounds, spec, ref, np.zeros((k, X.shape[1])), np.arange(k), {}
-                )
-                centroids, sizes = fit_all(blank, k)
-                order = sorted(range(k), key=lambda j: (-sizes[j], tuple(centroids[j])))
-                centroids, fit_all_rows = centroids[order], int(np.sum(sizes))
+    # the alternatives start now, on the other core: the final K-Means is fitted meanwhile
+    alt_lane = _AlternativesLane(X, k, config, sil_rows, alt_rows, D)
+    try:
+        with stages.stage("kmeans", f"Fitting K-Means with k = {k}{where}"):
+            match: Match | None = None
+            threshold = config.history.match_threshold
+            if parts is not None:
+                centroids, seg_ids = parts.centroids, parts.ids
+                match = identity_match(seg_ids.tolist(), previous, threshold)
             else:
-                centroids, _ = fit_final(X, k, seed, cc.n_init)
-            seg_ids = np.arange(k)
-            if previous is not None:
-                centroids, seg_ids, match = relabel(centroids, spec, X, previous, threshold)
-        numeric = features.loc[fit_mask, spec.numeric]
-        driver_stats = {
-            "mean": numeric.mean().tolist(),
-            "std": numeric.std(ddof=0).fillna(0.0).tolist(),
-            "background": X.mean(axis=0).tolist(),
-        }
-        fitted = Fitted(
-            rules,
-            bounds,
-            ref,
-            spec,
-            chosen,
-            np.asarray(centroids),
-            np.asarray(seg_ids),
-            k,
-            forced,
-            choice,
-            scores,
-            match,
-            driver_stats,
-            cleaned,
-            features,
-            fit_mask,
-        )
-        fitted.fit_all_rows = fit_all_rows
-        fitted.strata = sampling.strata
-        scored = score(fitted.parts, table.sample, table.info.path).customers
-        fit_labels = scored["segment"].to_numpy()[fit_mask]
-        fitted.sample_view = scored[
-            ["customer_id", "segment", "distance_to_centroid", "data_issue"]
-        ]
+                if fit_all is not None:
+                    blank = ModelParts(
+                        rules, bounds, spec, ref, np.zeros((k, X.shape[1])), np.arange(k), {}
+                    )
+                    centroids, sizes = fit_all(blank, k)
+                    order = sorted(range(k), key=lambda j: (-sizes[j], tuple(centroids[j])))
+                    centroids, fit_all_rows = centroids[order], int(np.sum(sizes))
+                else:
+                    centroids, _ = fit_final(X, k, seed, cc.n_init)
+                seg_ids = np.arange(k)
+                if previous is not None:
+                    centroids, seg_ids, match = relabel(centroids, spec, X, previous, threshold)
+            numeric = features.loc[fit_mask, spec.numeric]
+            driver_stats = {
+                "mean": numeric.mean().tolist(),
+                "std": numeric.std(ddof=0).fillna(0.0).tolist(),
+                "background": X.mean(axis=0).tolist(),
+            }
+            fitted = Fitted(
+                rules,
+                bounds,
+                ref,
+                spec,
+                chosen,
+                np.asarray(centroids),
+                np.asarray(seg_ids),
+                k,
+                forced,
+                choice,
+                scores,
+                match,
+                driver_stats,
+                cleaned,
+                features,
+                fit_mask,
+            )
+            fitted.fit_all_rows = fit_all_rows
+            fitted.strata = sampling.strata
+            scored = score(fitted.parts, table.sample, table.info.path).customers
+            fit_labels = scored["segment"].to_numpy()[fit_mask]
+            fitted.sample_view = scored[
+                ["customer_id", "segment", "distance_to_centroid", "data_issue"]
+            ]
+    except BaseException:
+        alt_lane.cancel()
+        raise
     # the alternatives, and the chart projections with the stability resamples, only report
     # on the model: they run in two more processes while this one fits the propensity,
     # scores every customer and explains the segments (Fitted.finish collects them); the
@@ -429,7 +437,7 @@ def fit(
         cc.stability_resamples,
         cc.stability_fraction,
     )
-    fitted.pending = [in_child(_alternatives, X, fit_labels, k, config, sil_rows, alt_rows, D)]
+    fitted.pending = [alt_lane.submit(fit_labels)]
     fitted.pending.append(
         in_child(
             _projections, fitted, X_all, X, fit_labels, scored, sil_rows, chart_rows, seed, D, stab
@@ -478,16 +486,55 @@ def _propensity(fitted: Fitted, scored, config: Config, parts, previous) -> None
             fitted.propensity[name] = model
 
 
-def _alternatives(X, fit_labels, k, config, sil_rows, alt_rows, D=None) -> dict[str, Any]:
-    """The other algorithms and K-Means' final metrics, with their timing."""
+def _alternatives(
+    X, fit_labels, k, config, sil_rows, alt_rows, D=None, early: dict | None = None
+) -> dict[str, Any]:
+    """The other algorithms and K-Means' final metrics, with their timing; `early`: what
+    `_AlternativesLane` clustered before K-Means' labels were known."""
     cc, seed = config.clustering, config.seed
     start = time.perf_counter()
     k_range = range(cc.k_min, cc.k_max + 1)
     ax, al = (X, fit_labels) if alt_rows is None else (X[alt_rows], fit_labels[alt_rows])
-    alts = alternatives(ax, al, k, k_range, seed, cc.alternatives)
+    found = (early or {}).get("found")
+    alts = alternatives(ax, al, k, k_range, seed, cc.alternatives, found)
     metrics = _metrics(X, fit_labels, sil_rows, D)
-    took = round(time.perf_counter() - start, 3)
+    took = round(time.perf_counter() - start + (early or {}).get("took", 0.0), 3)
     return {"alternatives": alts, "metrics": metrics, "timings": {"alternatives": took}}
+
+
+class _AlternativesLane:
+    """The alternatives' process, forked as soon as k is known: it fits the other algorithms
+    (most of its work: they need k, not K-Means' labels) while this process fits the final
+    K-Means, then compares them with the labels given to `submit(fit_labels)`.
+
+    The labels go through memory shared with the child (written before the job is sent), not
+    through the task pipe: the child reads that pipe only once its clusterings are done, and
+    a write larger than the pipe would hold this process until then."""
+
+    def __init__(self, X, k, config, sil_rows, alt_rows, D):
+        cc = config.clustering
+        self.labels = np.frombuffer(mmap.mmap(-1, 8 * max(len(X), 1)), dtype=np.int64)[: len(X)]
+        early: dict[str, Any] = {}
+
+        def cluster() -> None:  # in the child, before the labels come
+            start = time.perf_counter()
+            ax = X if alt_rows is None else X[alt_rows]
+            k_range = range(cc.k_min, cc.k_max + 1)
+            early["found"] = alternative_clusterings(ax, k, k_range, config.seed, cc.alternatives)
+            early["took"] = time.perf_counter() - start
+
+        def compare():  # without fork: all of it, here, at result()
+            labels = self.labels.copy()
+            return _alternatives(X, labels, k, config, sil_rows, alt_rows, D, early)
+
+        self.worker = Worker(compare, cluster)
+
+    def submit(self, fit_labels: np.ndarray) -> Worker:
+        self.labels[:] = fit_labels
+        return self.worker.submit()
+
+    def cancel(self) -> None:
+        self.worker.cancel()
 
 
 def _projections(

@@ -251,58 +251,67 @@ def _alt_row(algorithm: str, X: np.ndarray, labels: np.ndarray, km_labels, param
     return row
 
 
+#: an alternative algorithm's clustering: (algorithm, labels (-1: noise), its parameters)
+Clustering = tuple[str, np.ndarray, dict]
+
+
 @single_threaded
-def alternatives(
-    X: np.ndarray, km_labels: np.ndarray, k: int, k_range: range, seed: int, which: list[str]
-) -> list[dict]:
-    """Other algorithms on the same matrix, for comparison (K-Means stays the model)."""
-    rows = []
-    km = _metrics(X, km_labels)
-    rows.append(
-        {
-            "algorithm": "kmeans",
-            "n_clusters": int(k),
-            **km,
-            "noise_share": 0.0,
-            "ari_vs_kmeans": 1.0,
-            "params": {"k": int(k)},
-        }
-    )
+def alternative_clusterings(
+    X: np.ndarray, k: int, k_range: range, seed: int, which: list[str]
+) -> list[Clustering]:
+    """The other algorithms fitted on X (the costly part of the comparison: it needs k but
+    not K-Means' labels, so it can run while the final K-Means is fitted)."""
+    found: list[Clustering] = []
     if "gaussian_mixture" in which:
         fits = []
         for n in k_range:
             gm = GaussianMixture(n, covariance_type="full", random_state=seed, n_init=1).fit(X)
             fits.append((gm.bic(X), n, gm))
         bic, n, gm = min(fits, key=lambda t: t[0])
-        rows.append(
-            _alt_row(
-                "gaussian_mixture",
-                X,
-                gm.predict(X),
-                km_labels,
-                {"components_by_bic": int(n), "bic": float(bic), "covariance": "full"},
-            )
-        )
+        params = {"components_by_bic": int(n), "bic": float(bic), "covariance": "full"}
+        found.append(("gaussian_mixture", gm.predict(X), params))
     if "dbscan" in which:
         min_samples = 2 * X.shape[1]
         dist, _ = NearestNeighbors(n_neighbors=min_samples).fit(X).kneighbors(X)
         eps = float(np.quantile(dist[:, -1], 0.90))
         labels = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(X)
-        rows.append(
-            _alt_row(
-                "dbscan",
-                X,
-                labels,
-                km_labels,
-                {"eps": eps, "min_samples": min_samples, "eps_rule": "90th percentile k-distance"},
-            )
-        )
+        params = {"eps": eps, "min_samples": min_samples, "eps_rule": "90th percentile k-distance"}
+        found.append(("dbscan", labels, params))
     if "hdbscan" in which:
         labels = HDBSCAN(min_cluster_size=max(10, len(X) // 50)).fit_predict(X)
-        rows.append(_alt_row("hdbscan", X, labels, km_labels, {"min_cluster_size": len(X) // 50}))
+        found.append(("hdbscan", labels, {"min_cluster_size": len(X) // 50}))
     if "agglomerative" in which:
         labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(X)
-        rows.append(_alt_row("agglomerative", X, labels, km_labels, {"linkage": "ward", "k": k}))
+        found.append(("agglomerative", labels, {"linkage": "ward", "k": k}))
+    return found
+
+
+@single_threaded
+def alternatives(
+    X: np.ndarray,
+    km_labels: np.ndarray,
+    k: int,
+    k_range: range,
+    seed: int,
+    which: list[str],
+    found: list[Clustering] | None = None,
+) -> list[dict]:
+    """Other algorithms on the same matrix, for comparison (K-Means stays the model);
+    `found`: their clusterings, when `alternative_clusterings` already ran."""
+    if found is None:
+        found = alternative_clusterings(X, k, k_range, seed, which)
+    rows = [
+        {
+            "algorithm": "kmeans",
+            "n_clusters": int(k),
+            **_metrics(X, km_labels),
+            "noise_share": 0.0,
+            "ari_vs_kmeans": 1.0,
+            "params": {"k": int(k)},
+        }
+    ]
+    for algorithm, labels, params in found:
+        rows.append(_alt_row(algorithm, X, labels, km_labels, params))
     return rows
 
 
