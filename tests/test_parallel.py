@@ -201,13 +201,18 @@ def test_the_k_scan_scores_the_same_in_one_lane_or_two(monkeypatch):
     assert two_lanes == one_lane
 
 
-def test_the_alternatives_are_the_same_started_early_or_not(small_file, monkeypatch):
-    """The alternatives' lane clusters while the final K-Means is fitted (fit._AlternativesLane);
-    in this process, after it, the comparison is the same."""
+def test_the_checks_and_examples_are_the_same_in_one_process_or_several(small_file, monkeypatch):
+    """The alternatives' lane clusters while the final K-Means is fitted (fit._AlternativesLane)
+    and two lanes share the segments' LIME examples (interpret); in one process, one after
+    the other, every figure is the same."""
     config = Config()
-    early = analyse(load_customers(small_file, config), config).summary.model
+    forked = analyse(load_customers(small_file, config), config).summary
     monkeypatch.setenv("REPORTGEN_NO_FORK", "1")
-    late = analyse(load_customers(small_file, config), config).summary.model
+    alone = analyse(load_customers(small_file, config), config).summary
+    examples = [s.lime_examples for s in forked.segments]
+    assert examples == [s.lime_examples for s in alone.segments]
+    assert all(examples) and forked.explanations == alone.explanations
+    early, late = forked.model, alone.model
     assert early.alternatives == late.alternatives
     assert [a.algorithm for a in early.alternatives][:2] == ["kmeans", "gaussian_mixture"]
     assert early.metrics == late.metrics

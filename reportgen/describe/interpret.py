@@ -13,6 +13,7 @@ import pandas as pd
 from .. import featuretext as ft
 from ..config import Config
 from ..fitting import explain
+from ..parallel import Shared, in_child
 from ..result import Analysis, Explanations, KpiTest
 from ..scoring.aggregates import SegmentTotals
 from ..scoring.features import design_matrix
@@ -206,23 +207,37 @@ def interpret(
     soft = explain.SoftAssignment.fit(parts, X, own)
     train = G[chart_sample(fit_labels, np.arange(len(fit_rows)), 5000, seed)]
     ids = sample["customer_id"].astype(str).to_numpy()
-    lime_by_segment = {}
-    agreements = []
-    for s in seg_ids:
-        rows = lime_customers(labels, fit_rows, s, settings.lime_examples, seed)
-        at = np.searchsorted(fit_rows, rows)
-        examples = explain.lime_examples(
-            soft,
-            train,
-            G[at],
-            [ids[r] for r in rows],
-            np.full(len(rows), position[s]),
-            values[at],
-            settings,
-            seed,
-        )
-        lime_by_segment[s] = examples
-        agreements += [e.agreement_with_shap for e in examples if e.agreement_with_shap is not None]
+
+    def explain_segments(taken) -> list[tuple[int, list]]:
+        out = []
+        for s in taken:
+            rows = lime_customers(labels, fit_rows, s, settings.lime_examples, seed)
+            at = np.searchsorted(fit_rows, rows)
+            examples = explain.lime_examples(
+                soft,
+                train,
+                G[at],
+                [ids[r] for r in rows],
+                np.full(len(rows), position[s]),
+                values[at],
+                settings,
+                seed,
+            )
+            out.append((s, examples))
+        return out
+
+    # two lanes take the next segment as they finish one: each segment's explainer is seeded
+    # on its own, so the examples are the same whichever lane explains it
+    queue = Shared(list(seg_ids))
+    with in_child(explain_segments, queue) as other:
+        explained = dict(explain_segments(queue) + other.result())
+    lime_by_segment = {s: explained[s] for s in seg_ids}
+    agreements = [
+        e.agreement_with_shap
+        for s in seg_ids
+        for e in lime_by_segment[s]
+        if e.agreement_with_shap is not None
+    ]
     chance = explain.chance_overlap(settings.agreement_top, len(groups))
 
     # --- KPIs, personas, rules, recommendations
