@@ -566,3 +566,39 @@ def test_a_spark_run_with_its_report(session, small_file, config, tmp_path):
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "segments/" in html and (tmp_path / "r" / "report.pdf").stat().st_size > 10_000
+
+
+def test_a_quiet_spark_run_prints_nothing(tmp_path, small_file):
+    """A cron job's `--quiet` Spark run is silent: Spark's own lines are off (including the
+    'Setting default log level' a PySpark driver prints) and the driver JVM's start-up
+    notice is dropped (engine/spark.py JVM_NOTICES). A fresh process: a fresh JVM."""
+    import subprocess
+
+    args = ["--quiet", "run", "--engine", "spark", "--data", str(small_file)]
+    args += ["--out", str(tmp_path / "r"), "--no-history", "--no-report"]
+    done = subprocess.run(
+        [sys.executable, "-m", "reportgen", *args], capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert (tmp_path / "r" / "summary.json").is_file()
+
+
+def test_the_jvm_stderr_is_passed_on_less_its_start_up_notice(monkeypatch):
+    import io
+
+    from reportgen.engine import spark
+
+    jvm = io.BytesIO(
+        b"WARNING: Using incubator modules: jdk.incubator.vector\n"
+        b"# There is insufficient memory for the Java Runtime Environment to continue.\n"
+        b"Error: a crash the user must see\n"
+    )
+    ours = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr(sys, "stderr", ours)
+    spark._pass_on(jvm)
+    ours.flush()
+    assert ours.buffer.getvalue() == (
+        b"# There is insufficient memory for the Java Runtime Environment to continue.\n"
+        b"Error: a crash the user must see\n"
+    )

@@ -30,6 +30,7 @@ import os
 import pickle
 import re
 import shutil
+import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
@@ -106,6 +107,7 @@ def start(config: Config):
     # "PySpark does not yet fully support pandas >= 3": the engine's tests run on it
     warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
     try:
+        _start_context(master, settings)
         session = builder.getOrCreate()
     except Exception as exc:  # py4j / PySpark raise many kinds for an unreachable master
         raise Unreachable(
@@ -114,6 +116,44 @@ def start(config: Config):
         ) from None
     session.sparkContext.setLogLevel("ERROR")
     return session, True
+
+
+#: what the driver's JVM prints on stderr at every start: Java 17 warns about the incubator
+#: module Spark 4 adds to every JVM it launches (no option turns the warning off)
+JVM_NOTICES = (b"WARNING: Using incubator modules: jdk.incubator.vector",)
+
+
+def _start_context(master: str, settings: dict[str, str]) -> None:
+    """Start Spark's context with the driver JVM's stderr passed on line by line, less its
+    start-up notice (`JVM_NOTICES`), so a quiet run says nothing; anything else the JVM
+    prints (a crash, an out-of-memory error) still reaches stderr. Spark's own log lines are
+    off (log4j2.properties). An existing context is left as it is."""
+    import threading
+
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._active_spark_context is not None or SparkContext._gateway is not None:
+        return
+    conf = SparkConf().setMaster(master).setAppName("reportgen").setAll(list(settings.items()))
+    gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
+    threading.Thread(
+        target=_pass_on, args=(gateway.proc.stderr,), name="spark-jvm-stderr", daemon=True
+    ).start()
+    SparkContext(conf=conf, gateway=gateway)
+
+
+def _pass_on(stream) -> None:
+    """Copy the JVM's stderr to ours, less its start-up notices."""
+    out = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
+    for line in iter(stream.readline, b""):
+        if line.rstrip() in JVM_NOTICES:
+            continue
+        if out is not None:
+            out.write(line)
+            out.flush()
+        else:
+            sys.stderr.write(line.decode("utf-8", "replace"))
 
 
 def _first_line(exc: BaseException) -> str:
