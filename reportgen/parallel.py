@@ -12,7 +12,8 @@ With `milestone="name"` the job gets a callable `name=` to call when a first par
 is done; `reached(timeout)` waits for that (so the parent can time its own work around it).
 
 `Shared(items)` hands a list out item by item to this process and the children it forks
-next, so two lanes share a list of unequal jobs without one of them idling at the end.
+next, so two lanes share a list of unequal jobs without one of them idling at the end;
+`in_two_lanes(func, items)` runs `func` over such a list in this process and one child.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pickle
 import select
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 #: prctl(2) option: the signal a child gets when its parent dies
@@ -268,6 +269,17 @@ class Shared:
 
     def __del__(self):
         self.close()
+
+
+def in_two_lanes(func: Callable[[Iterable[Any]], list], items: list[Any]) -> list:
+    """`func(taken)` in this process and in a forked child at once, each lane taking the next
+    of `items` as it finishes one (`Shared`, in the order given); this lane's results, then
+    the child's. `func` returns one result per item it took, so any split gives the same
+    results, only in another order."""
+    queue = Shared(items)
+    with in_child(func, queue) as other:
+        mine = func(queue)
+        return mine + other.result()
 
 
 def in_child(func: Callable[..., Any], *args: Any) -> Pending:

@@ -260,3 +260,22 @@ def test_handing_over_the_labels_does_not_wait_for_the_clusterings(monkeypatch):
     assert [a["algorithm"] for a in alternatives] == ["kmeans"]
     assert alternatives[0]["n_clusters"] == 3
     assert _no_children_left()
+
+
+def _slow_squares(taken):
+    import time
+
+    out = []
+    for i in taken:
+        time.sleep(0.05)
+        out.append((i, i * i, os.getpid()))
+    return out
+
+
+def test_two_lanes_give_one_result_per_item_from_both_processes():
+    from reportgen.parallel import in_two_lanes
+
+    results = in_two_lanes(_slow_squares, list(range(10)))
+    assert sorted((i, sq) for i, sq, _pid in results) == [(i, i * i) for i in range(10)]
+    assert len({pid for *_, pid in results}) == 2  # both lanes took items
+    assert _no_children_left()

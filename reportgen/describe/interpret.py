@@ -13,7 +13,7 @@ import pandas as pd
 from .. import featuretext as ft
 from ..config import Config
 from ..fitting import explain
-from ..parallel import Shared, in_child
+from ..parallel import in_two_lanes
 from ..result import Analysis, Explanations, KpiTest
 from ..scoring.aggregates import SegmentTotals
 from ..scoring.features import design_matrix
@@ -228,9 +228,7 @@ def interpret(
 
     # two lanes take the next segment as they finish one: each segment's explainer is seeded
     # on its own, so the examples are the same whichever lane explains it
-    queue = Shared(list(seg_ids))
-    with in_child(explain_segments, queue) as other:
-        explained = dict(explain_segments(queue) + other.result())
+    explained = dict(in_two_lanes(explain_segments, list(seg_ids)))
     lime_by_segment = {s: explained[s] for s in seg_ids}
     agreements = [
         e.agreement_with_shap

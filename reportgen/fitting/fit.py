@@ -26,7 +26,7 @@ import pandas as pd
 from ..config import Config
 from ..errors import InputError
 from ..input.scan import Scan
-from ..parallel import Pending, Shared, Worker, in_child
+from ..parallel import Pending, Worker, in_child, in_two_lanes
 from ..result import PropensityInfo
 from ..scoring.clean import (
     CleaningRules,
@@ -301,10 +301,11 @@ def _k(config: Config, X: np.ndarray, sil_rows, parts, previous):
     ks = list(range(cc.k_min, min(cc.k_max, len(X) - 1) + 1))
     D = distances(X if sil_rows is None else X[sil_rows])  # once, shared by every lane
     # two lanes take the next k as they finish one, the largest (slowest) first
-    queue = Shared(sorted(ks, reverse=True))
-    with in_child(score_ks, X, queue, config.seed, cc.n_init, sil_rows, D) as other:
-        mine = score_ks(X, queue, config.seed, cc.n_init, sil_rows, D)
-        scores = sorted(mine + other.result(), key=lambda s: s.k)
+    scores = in_two_lanes(
+        lambda taken: score_ks(X, taken, config.seed, cc.n_init, sil_rows, D),
+        sorted(ks, reverse=True),
+    )
+    scores.sort(key=lambda s: s.k)
     choice = choose_k(scores)
     forced = cc.k is not None
     k = cc.k if forced else choice.k

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .. import wording  # noqa: E402
-from ..parallel import Shared, in_child  # noqa: E402
+from ..parallel import in_two_lanes  # noqa: E402
 from ..result import Analysis, Segment  # noqa: E402
 from .figures import (  # noqa: E402, F401  (re-exported: charts.ChartInfo etc.)
     ChartInfo,
@@ -106,10 +106,8 @@ def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[st
     ]
     # two lanes, this process and a forked child, take the next chart as they finish one;
     # both draw into the same folder
-    queue = Shared(sorted(range(len(builders)), key=lambda i: -builders[i][1]))
-    with in_child(_draw, ctx, builders, queue) as other:
-        mine = _draw(ctx, builders, queue)
-        drawn = mine + other.result()
+    order = sorted(range(len(builders)), key=lambda i: -builders[i][1])
+    drawn = in_two_lanes(lambda taken: _draw(ctx, builders, taken), order)
     ctx.charts = {}
     for _index, charts in sorted(drawn, key=lambda t: t[0]):  # in the order of `builders`
         ctx.charts.update(charts)
@@ -117,11 +115,11 @@ def make_charts(analysis: Analysis, folder: Path, palette: list[str]) -> dict[st
     return ctx.charts
 
 
-def _draw(ctx: _Ctx, builders: list, queue: Shared) -> list[tuple[int, dict[str, ChartInfo]]]:
-    """Draw the builders this lane takes from `queue`; what each one added, by its index."""
+def _draw(ctx: _Ctx, builders: list, taken) -> list[tuple[int, dict[str, ChartInfo]]]:
+    """Draw the builders this lane takes (their indices); what each one added, by index."""
     out = []
     with matplotlib.rc_context(RC):
-        for index in queue:
+        for index in taken:
             before = set(ctx.charts)
             builders[index][0](ctx)
             out.append((index, {k: v for k, v in ctx.charts.items() if k not in before}))
