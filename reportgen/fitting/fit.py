@@ -487,19 +487,16 @@ def _propensity(fitted: Fitted, scored, config: Config, parts, previous) -> None
             fitted.propensity[name] = model
 
 
-def _alternatives(
-    X, fit_labels, k, config, sil_rows, alt_rows, D=None, early: dict | None = None
-) -> dict[str, Any]:
+def _alternatives(X, fit_labels, k, config, sil_rows, alt_rows, D, early: dict) -> dict[str, Any]:
     """The other algorithms and K-Means' final metrics, with their timing; `early`: what
-    `_AlternativesLane` clustered before K-Means' labels were known."""
+    `_AlternativesLane` clustered before K-Means' labels were known (empty without fork)."""
     cc, seed = config.clustering, config.seed
     start = time.perf_counter()
     k_range = range(cc.k_min, cc.k_max + 1)
     ax, al = (X, fit_labels) if alt_rows is None else (X[alt_rows], fit_labels[alt_rows])
-    found = (early or {}).get("found")
-    alts = alternatives(ax, al, k, k_range, seed, cc.alternatives, found)
+    alts = alternatives(ax, al, k, k_range, seed, cc.alternatives, early.get("found"))
     metrics = _metrics(X, fit_labels, sil_rows, D)
-    took = round(time.perf_counter() - start + (early or {}).get("took", 0.0), 3)
+    took = round(time.perf_counter() - start + early.get("took", 0.0), 3)
     return {"alternatives": alts, "metrics": metrics, "timings": {"alternatives": took}}
 
 
